@@ -1,0 +1,393 @@
+// softkern/detail/implementation.hpp — the kernels expanded for every target,
+// the dispatcher, and the argument checks of the public functions.
+//
+// Included by exactly one translation unit of a program, the one that defines
+// SOFTKERN_IMPLEMENTATION (CMake's softkern_impl does it). That TU must include
+// no Highway header before softkern: the per-target expansion below manages
+// Highway's re-inclusion toggle itself.
+#ifndef SOFTKERN_DETAIL_IMPLEMENTATION_HPP_
+#define SOFTKERN_DETAIL_IMPLEMENTATION_HPP_
+
+#ifdef HWY_HIGHWAY_INCLUDED
+#error "softkern: define SOFTKERN_IMPLEMENTATION in a translation unit that includes no Highway header before softkern"
+#endif
+
+// Highway 1.0.3 stops with "best baseline should be included in dynamic
+// targets" under -march=native on AVX-512 CPUs with VNNI/VBMI2 (its static
+// target is then AVX3_DL, which it leaves out unless asked for). Asking for it
+// fixes the check; softkern's expansion below names its targets itself and
+// does not depend on the static target at all.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL
+#endif
+
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include <hwy/detect_targets.h>
+
+#include "softkern/detail/cpu.hpp"
+#include "softkern/detail/kernel_table.hpp"
+#include "softkern/dispatch.hpp"
+#include "softkern/softmax.hpp"
+
+#if defined(__linux__)
+#include <unistd.h>
+#endif
+
+// ---------------------------------------------------------------- expansion
+//
+// What hwy/foreach_target.h does, but for softkern's own list of targets and
+// without its once-per-TU include guard: set HWY_TARGET, include the per-target
+// kernels, flip HWY_TARGET_TOGGLE. The list is fixed per architecture rather
+// than taken from HWY_TARGETS, which depends on the compiler flags (with
+// -march=x86-64-v3, Highway 1.0.3 would otherwise pick SSSE3 as the baseline).
+
+#define SOFTKERN_KERNELS "softkern/detail/softmax-inl.hpp"
+
+#undef HWY_TARGET
+#define HWY_TARGET HWY_SCALAR
+#include SOFTKERN_KERNELS
+#define HWY_TARGET_TOGGLE
+
+#if HWY_ARCH_X86_64
+#undef HWY_TARGET
+#define HWY_TARGET HWY_AVX2
+#include SOFTKERN_KERNELS
+#undef HWY_TARGET_TOGGLE
+
+#undef HWY_TARGET
+#define HWY_TARGET HWY_AVX3
+#include SOFTKERN_KERNELS
+#define HWY_TARGET_TOGGLE
+#define SOFTKERN_HAVE_AVX2 1
+#define SOFTKERN_HAVE_AVX512 1
+
+#elif HWY_ARCH_ARM_A64
+#undef HWY_TARGET
+#define HWY_TARGET HWY_NEON
+#include SOFTKERN_KERNELS
+#undef HWY_TARGET_TOGGLE
+#define SOFTKERN_HAVE_NEON 1
+
+#if HWY_ATTAINABLE_TARGETS & HWY_SVE
+#undef HWY_TARGET
+#define HWY_TARGET HWY_SVE
+#include SOFTKERN_KERNELS
+#define HWY_TARGET_TOGGLE
+#define SOFTKERN_HAVE_SVE 1
+#endif
+
+#if HWY_ATTAINABLE_TARGETS & HWY_SVE2
+#undef HWY_TARGET
+#define HWY_TARGET HWY_SVE2
+#include SOFTKERN_KERNELS
+#ifdef HWY_TARGET_TOGGLE
+#undef HWY_TARGET_TOGGLE
+#else
+#define HWY_TARGET_TOGGLE
+#endif
+#define SOFTKERN_HAVE_SVE2 1
+#endif
+#endif  // architecture
+
+// Leave Highway's macros as a fresh include would find them.
+#undef HWY_TARGET_TOGGLE
+#undef HWY_TARGET
+#define HWY_TARGET HWY_STATIC_TARGET
+#undef SOFTKERN_KERNELS
+
+// --------------------------------------------------------------- dispatcher
+
+namespace softkern {
+namespace detail {
+namespace {
+
+const KernelTable* CompiledTable(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return &N_SCALAR::kKernelTable;
+#ifdef SOFTKERN_HAVE_AVX2
+    case Isa::kAvx2:
+      return &N_AVX2::kKernelTable;
+#endif
+#ifdef SOFTKERN_HAVE_AVX512
+    case Isa::kAvx512:
+      return &N_AVX3::kKernelTable;
+#endif
+#ifdef SOFTKERN_HAVE_NEON
+    case Isa::kNeon:
+      return &N_NEON::kKernelTable;
+#endif
+#ifdef SOFTKERN_HAVE_SVE
+    case Isa::kSve:
+      return &N_SVE::kKernelTable;
+#endif
+#ifdef SOFTKERN_HAVE_SVE2
+    case Isa::kSve2:
+      return &N_SVE2::kKernelTable;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+// Best first.
+constexpr Isa kPreference[] = {Isa::kAvx512, Isa::kAvx2, Isa::kSve2, Isa::kSve, Isa::kNeon, Isa::kScalar};
+
+struct Dispatcher {
+  const KernelTable* best = nullptr;         // best supported target
+  const KernelTable* from_environment = nullptr;  // SOFTKERN_ISA, if set and valid
+  Status environment = Status::Ok();
+};
+
+const Dispatcher& GetDispatcher() {
+  // Initialised once, thread-safely (a function-local static).
+  static const Dispatcher dispatcher = [] {
+    Dispatcher result;
+    for (Isa isa : kPreference) {
+      if (isa_supported(isa)) {
+        result.best = CompiledTable(isa);
+        break;
+      }
+    }
+    const char* name = std::getenv("SOFTKERN_ISA");
+    if (name != nullptr && name[0] != '\0') {
+      Isa isa;
+      if (!parse_isa(name, &isa).ok()) {
+        result.environment = Status(StatusCode::kUnsupportedIsa,
+                                    "SOFTKERN_ISA names no target softkern knows "
+                                    "(expected scalar, avx2, avx512, neon, sve or sve2)");
+      } else if (!isa_supported(isa)) {
+        result.environment = Status(StatusCode::kUnsupportedIsa,
+                                    "SOFTKERN_ISA names a target that is not compiled in "
+                                    "or not supported by this CPU");
+      } else {
+        result.from_environment = CompiledTable(isa);
+      }
+    }
+    return result;
+  }();
+  return dispatcher;
+}
+
+std::atomic<const KernelTable*> g_forced{nullptr};
+
+// The table calls run on, or an error status (a bad SOFTKERN_ISA).
+const KernelTable* ActiveTable(Status* status) {
+  if (const KernelTable* forced = g_forced.load(std::memory_order_acquire)) return forced;
+  const Dispatcher& dispatcher = GetDispatcher();
+  if (!dispatcher.environment.ok()) {
+    *status = dispatcher.environment;
+    return nullptr;
+  }
+  return dispatcher.from_environment != nullptr ? dispatcher.from_environment : dispatcher.best;
+}
+
+bool EqualsIgnoreCase(const char* a, const char* b) {
+  for (; *a != '\0' && *b != '\0'; ++a, ++b) {
+    if (std::tolower(static_cast<unsigned char>(*a)) != std::tolower(static_cast<unsigned char>(*b))) {
+      return false;
+    }
+  }
+  return *a == *b;
+}
+
+// ------------------------------------------------------------ validation
+
+bool RangesOverlap(const float* a, std::size_t a_len, const float* b, std::size_t b_len) {
+  const auto a0 = reinterpret_cast<std::uintptr_t>(a), b0 = reinterpret_cast<std::uintptr_t>(b);
+  return a0 < b0 + b_len * sizeof(float) && b0 < a0 + a_len * sizeof(float);
+}
+
+constexpr std::size_t kMaxElements = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(float);
+
+Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* params) {
+  const float t = options.temperature;
+  if (!(t > 0.0f) || !std::isfinite(t)) {
+    return Status(StatusCode::kBadTemperature, "temperature must be finite and > 0");
+  }
+  const double inv_t = 1.0 / static_cast<double>(t);
+  if (!(inv_t <= std::numeric_limits<float>::max())) {
+    return Status(StatusCode::kBadTemperature, "temperature is so small that 1/temperature overflows float");
+  }
+  const int algorithm = static_cast<int>(options.algorithm);
+  if (algorithm < 0 || algorithm >= kAlgorithmCount) {
+    return Status(StatusCode::kBadArgument, "unknown softmax algorithm");
+  }
+  params->algorithm = options.algorithm == Algorithm::kAuto ? auto_algorithm(n) : options.algorithm;
+  params->inv_temperature = static_cast<float>(inv_t);
+  params->inv_temperature_lo = static_cast<float>(inv_t - static_cast<double>(params->inv_temperature));
+  params->inv_temperature_f64 = inv_t;
+  params->unit_temperature = t == 1.0f;
+  params->log = options.log;
+  params->has_sink = options.has_sink;
+  params->sink = options.sink;
+  return Status::Ok();
+}
+
+// The row length (in bytes) up to which kAuto picks three-pass reload: the
+// per-core L2 when the OS reports it. Measured crossover: see the README.
+std::size_t AutoReloadMaxBytes() {
+  static const std::size_t bytes = [] {
+    long l2 = -1;
+#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return l2 > 0 ? static_cast<std::size_t>(l2) : std::size_t{1} << 20;
+  }();
+  return bytes;
+}
+
+}  // namespace
+}  // namespace detail
+
+// ------------------------------------------------------------ public API
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+    case Isa::kNeon: return "neon";
+    case Isa::kSve: return "sve";
+    case Isa::kSve2: return "sve2";
+  }
+  return "unknown";
+}
+
+Status parse_isa(const char* name, Isa* isa) {
+  if (name == nullptr || isa == nullptr) return Status(StatusCode::kNullPointer, "parse_isa: null argument");
+  for (int i = 0; i < kIsaCount; ++i) {
+    if (detail::EqualsIgnoreCase(name, isa_name(static_cast<Isa>(i)))) {
+      *isa = static_cast<Isa>(i);
+      return Status::Ok();
+    }
+  }
+  if (detail::EqualsIgnoreCase(name, "avx3")) {
+    *isa = Isa::kAvx512;
+    return Status::Ok();
+  }
+  return Status(StatusCode::kBadArgument,
+                "unknown ISA name (expected scalar, avx2, avx512, neon, sve or sve2)");
+}
+
+bool isa_compiled(Isa isa) { return detail::CompiledTable(isa) != nullptr; }
+
+bool isa_supported(Isa isa) { return isa_compiled(isa) && detail::CpuSupports(isa); }
+
+std::size_t supported_isas(Isa* out, std::size_t capacity) {
+  std::size_t count = 0;
+  for (Isa isa : detail::kPreference) {
+    if (!isa_supported(isa)) continue;
+    if (out != nullptr && count < capacity) out[count] = isa;
+    ++count;
+  }
+  return count;
+}
+
+Isa active_isa() {
+  Status status;
+  const detail::KernelTable* table = detail::ActiveTable(&status);
+  return table != nullptr ? table->isa : detail::GetDispatcher().best->isa;
+}
+
+Isa dispatched_isa() { return active_isa(); }
+
+Status force_isa(Isa isa) {
+  if (!isa_compiled(isa)) {
+    return Status(StatusCode::kUnsupportedIsa, "force_isa: that target is not compiled into this build");
+  }
+  if (!detail::CpuSupports(isa)) {
+    return Status(StatusCode::kUnsupportedIsa, "force_isa: this CPU does not support that target");
+  }
+  detail::g_forced.store(detail::CompiledTable(isa), std::memory_order_release);
+  return Status::Ok();
+}
+
+void reset_isa() { detail::g_forced.store(nullptr, std::memory_order_release); }
+
+Status environment_status() { return detail::GetDispatcher().environment; }
+
+const char* algorithm_name(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kAuto: return "auto";
+    case Algorithm::kThreePassRecompute: return "three_pass_recompute";
+    case Algorithm::kThreePassReload: return "three_pass_reload";
+    case Algorithm::kTwoPass: return "two_pass";
+    case Algorithm::kOnline: return "online";
+  }
+  return "unknown";
+}
+
+Algorithm auto_algorithm(std::size_t n) {
+  return n * sizeof(float) <= detail::AutoReloadMaxBytes() ? Algorithm::kThreePassReload
+                                                           : Algorithm::kTwoPass;
+}
+
+Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
+  detail::RowParams params;
+  if (Status s = detail::MakeRowParams(options, n, &params); !s.ok()) return s;
+  if (n == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) return Status(StatusCode::kNullPointer, "softmax: x or y is null with n > 0");
+  if (n > detail::kMaxElements) return Status(StatusCode::kBadArgument, "softmax: n is too large to address");
+  if (x != y && detail::RangesOverlap(x, n, y, n)) {
+    return Status(StatusCode::kOverlap, "softmax: x and y overlap without being the same buffer");
+  }
+  Status status;
+  const detail::KernelTable* table = detail::ActiveTable(&status);
+  if (table == nullptr) return status;
+  table->softmax_row(x, y, n, params);
+  return Status::Ok();
+}
+
+Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
+                    std::size_t rows, std::size_t cols, const SoftmaxOptions& options) {
+  detail::RowParams params;
+  if (Status s = detail::MakeRowParams(options, cols, &params); !s.ok()) return s;
+  if (rows == 0 || cols == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) {
+    return Status(StatusCode::kNullPointer, "softmax_rows: x or y is null with rows * cols > 0");
+  }
+  if (x_stride < cols || y_stride < cols) {
+    return Status(StatusCode::kBadStride, "softmax_rows: a row stride is smaller than the row length");
+  }
+  // Extent of each matrix in elements: (rows - 1) * stride + cols, overflow-checked.
+  const std::size_t max_rows_x = (detail::kMaxElements - cols) / x_stride;
+  const std::size_t max_rows_y = (detail::kMaxElements - cols) / y_stride;
+  if (rows - 1 > max_rows_x || rows - 1 > max_rows_y) {
+    return Status(StatusCode::kBadStride, "softmax_rows: rows * stride overflows the address space");
+  }
+  const std::size_t x_extent = (rows - 1) * x_stride + cols;
+  const std::size_t y_extent = (rows - 1) * y_stride + cols;
+  if (x == y) {
+    if (x_stride != y_stride) {
+      return Status(StatusCode::kOverlap, "softmax_rows: in place needs equal input and output strides");
+    }
+  } else if (detail::RangesOverlap(x, x_extent, y, y_extent)) {
+    return Status(StatusCode::kOverlap, "softmax_rows: x and y overlap without being the same buffer");
+  }
+  Status status;
+  const detail::KernelTable* table = detail::ActiveTable(&status);
+  if (table == nullptr) return status;
+  for (std::size_t r = 0; r < rows; ++r) table->softmax_row(x + r * x_stride, y + r * y_stride, cols, params);
+  return Status::Ok();
+}
+
+namespace detail {
+void exp_for_testing(const float* x, float* y, std::size_t n) {
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  if (table == nullptr) table = GetDispatcher().best;
+  table->exp_array(x, y, n);
+}
+}  // namespace detail
+
+}  // namespace softkern
+
+#endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_

@@ -1,0 +1,557 @@
+// softkern/detail/softmax-inl.hpp — the softmax algorithms, per target.
+//
+// Re-included once per target. Every algorithm is written once here with
+// Highway ops; the only per-target code is in exp-inl.hpp (vscalefps on
+// AVX-512) and in ExpParts below (fused multiply-add vs. double on the scalar
+// target).
+//
+// Structure shared by all algorithms:
+//  - A *reduction* walks the row once and produces a per-lane statistic (a
+//    max, a sum, a (mantissa, exponent) pair, a (max, sum) pair). The row is
+//    cut into blocks of kBlock elements; each block is folded with four
+//    independent accumulators (to hide latency), and block results are merged
+//    pairwise as a balanced tree. The tree keeps the rounding error of a sum
+//    of n terms at O(kBlock / lanes + log n) ulps instead of O(n / lanes), and
+//    it is the same merge that splits a row across threads.
+//  - A *map* walks the row once more and writes y.
+//  - Tails (the last n % lanes elements) go through a small stack buffer, so
+//    no target ever touches memory outside [x, x + n) and [y, y + n).
+//  - Special rows (a NaN, an infinity, a row beyond the two-pass exponent
+//    range) are detected from the statistic, before anything is written, and
+//    resolved by the three-pass path, whose semantics are the reference.
+
+#if defined(SOFTKERN_DETAIL_SOFTMAX_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SOFTKERN_DETAIL_SOFTMAX_INL_HPP_
+#undef SOFTKERN_DETAIL_SOFTMAX_INL_HPP_
+#else
+#define SOFTKERN_DETAIL_SOFTMAX_INL_HPP_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+
+#include <hwy/highway.h>
+
+#include "softkern/detail/exp-inl.hpp"
+#include "softkern/detail/kernel_table.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace softkern {
+namespace detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+// Elements per leaf of the reduction tree.
+constexpr std::size_t kBlock = 1024;
+
+// ---------------------------------------------------------------- row walking
+
+HWY_INLINE VF LoadTail(DF d, const float* p, std::size_t count, float fill) {
+  HWY_ALIGN float buf[hn::MaxLanes(DF())];
+  const std::size_t lanes = hn::Lanes(d);
+  for (std::size_t i = 0; i < lanes; ++i) buf[i] = fill;
+  std::memcpy(buf, p, count * sizeof(float));
+  return hn::Load(d, buf);
+}
+
+HWY_INLINE void StoreTail(DF d, VF v, float* p, std::size_t count) {
+  HWY_ALIGN float buf[hn::MaxLanes(DF())];
+  hn::Store(v, d, buf);
+  std::memcpy(p, buf, count * sizeof(float));
+}
+
+// Folds x[0, count) into `Acc::State` with four independent accumulators.
+// `acc.Add(state, v)` returns the value to store at the same place in `y`
+// when y is not null (the reload algorithm stores while it sums). The tail is
+// padded with -inf, which every accumulator ignores (max) or maps to 0 (exp).
+template <class Acc>
+HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const float* x, float* y,
+                                         std::size_t count) {
+  const std::size_t N = hn::Lanes(d);
+  typename Acc::State s0 = acc.Init(d), s1 = acc.Init(d), s2 = acc.Init(d), s3 = acc.Init(d);
+  std::size_t i = 0;
+  for (; i + 4 * N <= count; i += 4 * N) {
+    const VF r0 = acc.Add(d, s0, hn::LoadU(d, x + i));
+    const VF r1 = acc.Add(d, s1, hn::LoadU(d, x + i + N));
+    const VF r2 = acc.Add(d, s2, hn::LoadU(d, x + i + 2 * N));
+    const VF r3 = acc.Add(d, s3, hn::LoadU(d, x + i + 3 * N));
+    if (y != nullptr) {
+      hn::StoreU(r0, d, y + i);
+      hn::StoreU(r1, d, y + i + N);
+      hn::StoreU(r2, d, y + i + 2 * N);
+      hn::StoreU(r3, d, y + i + 3 * N);
+    }
+  }
+  for (; i + N <= count; i += N) {
+    const VF r = acc.Add(d, s0, hn::LoadU(d, x + i));
+    if (y != nullptr) hn::StoreU(r, d, y + i);
+  }
+  if (i < count) {
+    const VF r = acc.Add(d, s1, LoadTail(d, x + i, count - i, -kInf));
+    if (y != nullptr) StoreTail(d, r, y + i, count - i);
+  }
+  return acc.Merge(d, acc.Merge(d, s0, s1), acc.Merge(d, s2, s3));
+}
+
+// The reduction tree over x[0, n): leaves of kBlock elements, merged pairwise.
+// `acc.Leaf` folds one leaf (FoldBlock, or two folds for the online algorithm).
+template <class Acc>
+HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const float* x, float* y,
+                                            std::size_t n) {
+  if (n <= kBlock) return acc.Leaf(d, x, y, n);
+  const std::size_t half = (n / kBlock + 1) / 2 * kBlock;
+  const typename Acc::State left = ReduceTree(d, acc, x, y, half);
+  const typename Acc::State right =
+      ReduceTree(d, acc, x + half, y == nullptr ? nullptr : y + half, n - half);
+  return acc.Merge(d, left, right);
+}
+
+// y[i] = f(x[i]) for i in [0, n), four vectors at a time.
+template <class F>
+HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, const F& f) {
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const VF r0 = f(hn::LoadU(d, x + i));
+    const VF r1 = f(hn::LoadU(d, x + i + N));
+    const VF r2 = f(hn::LoadU(d, x + i + 2 * N));
+    const VF r3 = f(hn::LoadU(d, x + i + 3 * N));
+    hn::StoreU(r0, d, y + i);
+    hn::StoreU(r1, d, y + i + N);
+    hn::StoreU(r2, d, y + i + 2 * N);
+    hn::StoreU(r3, d, y + i + 3 * N);
+  }
+  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
+}
+
+// ------------------------------------------------------------- accumulators
+
+// Lane-wise maximum. NaN may or may not survive Highway's Max; the sum pass
+// that follows turns any NaN into a NaN sum, which is what is checked.
+struct MaxAcc {
+  using State = VF;
+  HWY_INLINE State Init(DF d) const { return hn::Set(d, -kInf); }
+  HWY_INLINE VF Add(DF d, State& s, VF x) const {
+    (void)d;
+    s = hn::Max(s, x);
+    return x;
+  }
+  HWY_INLINE State Merge(DF d, State a, State b) const {
+    (void)d;
+    return hn::Max(a, b);
+  }
+  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+    return FoldBlock(d, *this, x, y, n);
+  }
+};
+
+// sum of e^{(x - max) / T}; returns e^z (reload stores it) or z (log-softmax
+// reload stores the shifted logit and later subtracts log(sum)).
+struct SumExpAcc {
+  VF max;
+  VF inv_temperature;
+  bool return_z;
+  using State = VF;
+  HWY_INLINE State Init(DF d) const { return hn::Zero(d); }
+  HWY_INLINE VF Add(DF d, State& s, VF x) const {
+    const VF z = hn::Mul(hn::Sub(x, max), inv_temperature);
+    const VF e = Exp(d, z);
+    s = hn::Add(s, e);
+    return return_z ? z : e;
+  }
+  HWY_INLINE State Merge(DF d, State a, State b) const {
+    (void)d;
+    return hn::Add(a, b);
+  }
+  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+    return FoldBlock(d, *this, x, y, n);
+  }
+};
+
+// ---------------------------------------------------- extended exponentials
+
+// The two-pass algorithm never subtracts a maximum, so it evaluates e^{x/T}
+// for any x/T as a pair (p, n): e^{x/T} = p * 2^n, p in [0.7, 1.42], n an
+// integral float. This needs a range reduction accurate for |n| up to 2^23:
+// with a fused multiply-add, n * ln2_hi is formed exactly inside the FMA; the
+// scalar target has no FMA and reduces in double precision instead. For
+// T != 1, x * (1/T) is formed as an unevaluated sum t + c (error-free product
+// plus the product with the low part of 1/T), because an error of |x/T| ulps
+// in the argument would be an error of |x/T| ulps in e^{x/T}.
+//
+// Inputs below kTwoPassMinInput (including -inf) are clamped there: their
+// contribution 2^{n - max n} is exactly 0 unless the whole row is down there,
+// and such rows are sent to the three-pass path (see TwoPassInRange).
+constexpr float kTwoPassMinInput = -4194304.0f;   // -2^22
+// round(kTwoPassMinInput * log2 e): the exponent of a clamped input, and the
+// starting exponent of an empty sum.
+constexpr float kTwoPassInitExponent = -6051102.0f;
+constexpr float kTwoPassMaxExponent = 6000000.0f;  // beyond: the reduction loses accuracy
+// ln 2 = kLn2HiFma + kLn2LoFma to 48 bits: kLn2HiFma is ln 2 rounded to float.
+constexpr float kLn2HiFma = 0x1.62E430p-1f;
+constexpr float kLn2LoFma = -0x1.05C610p-29f;
+
+struct ExpPair {
+  VF p;
+  VF n;
+};
+
+template <bool kScaled>
+HWY_INLINE ExpPair ExpParts(DF d, VF x, const RowParams& params) {
+#if HWY_TARGET == HWY_SCALAR
+  // One lane: reduce in double, where x / T and n * ln2 are exact enough.
+  (void)d;
+  const float xf = hn::GetLane(x);
+  if (std::isnan(xf)) return ExpPair{x, x};
+  double z = kScaled ? static_cast<double>(xf) * params.inv_temperature_f64 : xf;
+  if (z < kTwoPassMinInput) z = kTwoPassMinInput;
+  const double n = std::nearbyint(z * 1.4426950408889634);
+  const float r = static_cast<float>(z - n * 0.6931471805599453);
+  return ExpPair{ExpPolynomial(d, hn::Set(d, r)), hn::Set(d, static_cast<float>(n))};
+#else
+  VF t = x, c = hn::Zero(d);
+  if (kScaled) {
+    const VF inv_t = hn::Set(d, params.inv_temperature);
+    t = hn::Mul(x, inv_t);
+    // c = (x * inv_t - t) + x * inv_t_lo: the rounding error of t, exactly, plus
+    // the low part of 1/T.
+    c = hn::MulAdd(x, hn::Set(d, params.inv_temperature_lo), hn::MulSub(x, inv_t, t));
+  }
+  t = ClampKeepNaN(d, t, kTwoPassMinInput, kInf);
+  const VF n = hn::Round(hn::Mul(t, hn::Set(d, kLog2e)));
+  VF r = hn::NegMulAdd(n, hn::Set(d, kLn2HiFma), t);
+  r = hn::NegMulAdd(n, hn::Set(d, kLn2LoFma), r);
+  if (kScaled) r = hn::Add(r, c);
+  return ExpPair{ExpPolynomial(d, r), n};
+#endif
+}
+
+// x/T - L for log-softmax in the two-pass algorithm, where L = L_hi + L_lo is
+// the log of the (extended) sum; formed so that cancellation between x/T and
+// L loses nothing.
+template <bool kScaled>
+HWY_INLINE VF ScaledMinus(DF d, VF x, const RowParams& params, float l_hi, float l_lo) {
+#if HWY_TARGET == HWY_SCALAR
+  const double z = kScaled ? static_cast<double>(hn::GetLane(x)) * params.inv_temperature_f64
+                           : static_cast<double>(hn::GetLane(x));
+  return hn::Set(d, static_cast<float>(z - static_cast<double>(l_hi) - static_cast<double>(l_lo)));
+#else
+  VF t = x, c = hn::Zero(d);
+  if (kScaled) {
+    const VF inv_t = hn::Set(d, params.inv_temperature);
+    t = hn::Mul(x, inv_t);
+    c = hn::MulAdd(x, hn::Set(d, params.inv_temperature_lo), hn::MulSub(x, inv_t, t));
+  }
+  return hn::Add(hn::Sub(t, hn::Set(d, l_hi)), hn::Sub(c, hn::Set(d, l_lo)));
+#endif
+}
+
+// Sum of e^{x/T} as a per-lane (mantissa, exponent) pair. Adding (p, n) to
+// (m, e): with e' = max(e, n), m' = m * 2^{e - e'} + p * 2^{n - e'}. Both
+// scalings are by 2^{<= 0}, so the pair never overflows whatever x is.
+template <bool kScaled>
+struct TwoPassAcc {
+  const RowParams* params;
+  struct State {
+    VF m;
+    VF e;
+  };
+  HWY_INLINE State Init(DF d) const {
+    return State{hn::Zero(d), hn::Set(d, kTwoPassInitExponent)};
+  }
+  HWY_INLINE State Combine(DF d, State a, VF p, VF n) const {
+    const VF e = hn::Max(a.e, n);
+    const VF m = hn::Add(MulByPow2Flush(d, a.m, hn::Sub(a.e, e)), MulByPow2Flush(d, p, hn::Sub(n, e)));
+    return State{m, e};
+  }
+  HWY_INLINE VF Add(DF d, State& s, VF x) const {
+    const ExpPair pn = ExpParts<kScaled>(d, x, *params);
+    s = Combine(d, s, pn.p, pn.n);
+    return x;
+  }
+  HWY_INLINE State Merge(DF d, State a, State b) const { return Combine(d, a, b.m, b.e); }
+  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+    return FoldBlock(d, *this, x, y, n);
+  }
+};
+
+// Online softmax state per lane: running max and the sum of e^{(x - max)/T}.
+// Milakov & Gimelshein rescale the sum at every element; here each lane takes
+// the maximum of a whole leaf first (the leaf is in L1 by then) and rescales
+// once per leaf, so the exponential is evaluated once per element, not twice.
+struct OnlineAcc {
+  VF inv_temperature;
+  struct State {
+    VF max;
+    VF sum;
+  };
+  HWY_INLINE State Init(DF d) const { return State{hn::Set(d, -kInf), hn::Zero(d)}; }
+  // e^{(a - b)/T} for a <= b, with a == b (both -inf included) giving 1.
+  HWY_INLINE VF Rescale(DF d, VF a, VF b) const {
+    return Exp(d, hn::Mul(hn::IfThenZeroElse(hn::Eq(a, b), hn::Sub(a, b)), inv_temperature));
+  }
+  HWY_INLINE State Merge(DF d, State a, State b) const {
+    const VF max = hn::Max(a.max, b.max);
+    const VF sum = hn::MulAdd(a.sum, Rescale(d, a.max, max), hn::Mul(b.sum, Rescale(d, b.max, max)));
+    return State{max, sum};
+  }
+  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+    (void)y;
+    const VF max = FoldBlock(d, MaxAcc(), x, nullptr, n);
+    // A lane that saw only -inf keeps max = -inf and sums against 0 instead,
+    // so that -inf - (-inf) never happens.
+    const VF shift = hn::IfThenZeroElse(hn::Eq(max, hn::Set(d, -kInf)), max);
+    const SumExpAcc sum_acc{shift, inv_temperature, false};
+    return State{max, FoldBlock(d, sum_acc, x, nullptr, n)};
+  }
+};
+
+// ------------------------------------------------------------ row helpers
+
+HWY_INLINE float HorizontalMax(DF d, VF v) { return hn::GetLane(hn::MaxOfLanes(d, v)); }
+
+HWY_INLINE double HorizontalSum(DF d, VF v) {
+  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
+  hn::Store(v, d, lanes);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) sum += lanes[i];
+  return sum;
+}
+
+// The row's semantics when its maximum is not finite, which is the reference
+// behaviour every algorithm defers to: any NaN (or a NaN sink) -> all NaN;
+// else +inf entries (and a +inf sink) share the mass; else (everything is
+// -inf) all weights are 0.
+HWY_INLINE void ResolveNonFiniteRow(const float* x, float* y, std::size_t n,
+                                    const RowParams& params) {
+  bool any_nan = params.has_sink && std::isnan(params.sink);
+  std::size_t pos_inf = params.has_sink && params.sink == kInf ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    any_nan |= std::isnan(x[i]);
+    pos_inf += x[i] == kInf;
+  }
+  const float zero_weight = params.log ? -kInf : 0.0f;
+  if (any_nan) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = kNaN;
+  } else if (pos_inf > 0) {
+    const double share = 1.0 / static_cast<double>(pos_inf);
+    const float inf_weight = static_cast<float>(params.log ? std::log(share) : share);
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] == kInf ? inf_weight : zero_weight;
+  } else {
+    for (std::size_t i = 0; i < n; ++i) y[i] = zero_weight;
+  }
+}
+
+HWY_INLINE void FillNaN(float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = kNaN;
+}
+
+// e^{(sink - max)/T} in double; 0 without a sink.
+HWY_INLINE double SinkTerm(const RowParams& params, double max) {
+  if (!params.has_sink || params.sink == -kInf) return 0.0;
+  return std::exp((static_cast<double>(params.sink) - max) * params.inv_temperature_f64);
+}
+
+// The row maximum, the sink included.
+HWY_INLINE float RowMax(DF d, const float* x, std::size_t n, const RowParams& params) {
+  float max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, nullptr, n));
+  if (params.has_sink && !(params.sink <= max)) max = params.sink;  // NaN sink too
+  return max;
+}
+
+// ------------------------------------------------------------- algorithms
+
+// max(x); s = sum e^{(x - max)/T}; y = e^{(x - max)/T} / s.  3 reads, 1 write.
+HWY_NOINLINE void ThreePassRecompute(const float* x, float* y, std::size_t n,
+                                     const RowParams& params) {
+  const DF d;
+  const float max = RowMax(d, x, n, params);
+  if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
+  const VF vmax = hn::Set(d, max);
+  const VF inv_t = hn::Set(d, params.inv_temperature);
+  const SumExpAcc sum_acc{vmax, inv_t, false};
+  const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, nullptr, n)) + SinkTerm(params, max);
+  if (std::isnan(sum)) return FillNaN(y, n);
+  if (params.log) {
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+      return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
+    });
+  } else {
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+      return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
+    });
+  }
+}
+
+// max(x); y = e^{(x - max)/T} while summing; y *= 1/s.  3 reads, 2 writes.
+// Fastest while the row stays in cache: the exponential is evaluated once.
+HWY_NOINLINE void ThreePassReload(const float* x, float* y, std::size_t n,
+                                  const RowParams& params) {
+  const DF d;
+  const float max = RowMax(d, x, n, params);
+  if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
+  const VF vmax = hn::Set(d, max);
+  const SumExpAcc sum_acc{vmax, hn::Set(d, params.inv_temperature), params.log};
+  const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, y, n)) + SinkTerm(params, max);
+  // x may be gone (in place), but a NaN sum with a finite max means a NaN input.
+  if (std::isnan(sum)) return FillNaN(y, n);
+  if (params.log) {
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
+    MapRow(d, y, y, n, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
+  } else {
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
+    MapRow(d, y, y, n, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
+  }
+}
+
+// Dukhan & Ablavatski: pass 1 sums e^{x/T} as (mantissa, exponent) pairs, no
+// max pass; pass 2 writes p * 2^{n - E} / M.  2 reads, 1 write.
+template <bool kScaled>
+HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowParams& params) {
+  const DF d;
+  const TwoPassAcc<kScaled> acc{&params};
+  const typename TwoPassAcc<kScaled>::State state = ReduceTree(d, acc, x, nullptr, n);
+  // Merge the lanes (and the sink) in double: E = max exponent, M = mantissa sum.
+  HWY_ALIGN float m[hn::MaxLanes(DF())];
+  HWY_ALIGN float e[hn::MaxLanes(DF())];
+  hn::Store(state.m, d, m);
+  hn::Store(state.e, d, e);
+  double exponent = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) exponent = std::fmax(exponent, e[i]);
+  const double sink_z = params.has_sink ? params.sink * params.inv_temperature_f64 : -HUGE_VAL;
+  const double sink_n = std::nearbyint(sink_z * 1.4426950408889634);
+  if (sink_n > exponent) exponent = sink_n;
+  double mantissa = 0.0;
+  bool any_nan = false;
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
+    any_nan |= std::isnan(m[i]) || std::isnan(e[i]);
+    mantissa += std::ldexp(static_cast<double>(m[i]), static_cast<int>(std::fmax(e[i] - exponent, -1100.0)));
+  }
+  if (params.has_sink && params.sink != -kInf && std::isfinite(sink_z)) {
+    mantissa += std::exp(sink_z - sink_n * 0.6931471805599453) *
+                std::ldexp(1.0, static_cast<int>(std::fmax(sink_n - exponent, -1100.0)));
+  }
+  // Outside the pair's exact range (an infinity or NaN anywhere, a NaN or +inf
+  // sink, a row entirely below kTwoPassMinInput such as an all -inf row, or
+  // |x/T| beyond 2^22): the three-pass path has the exact semantics, and x is
+  // untouched so far.
+  const bool sink_ok = !params.has_sink || !(std::isnan(sink_z) || sink_z == HUGE_VAL);
+  const bool in_range = !any_nan && sink_ok && std::isfinite(mantissa) && mantissa > 0.0 &&
+                        exponent >= kTwoPassInitExponent + 200.0 &&
+                        exponent <= kTwoPassMaxExponent;
+  if (!in_range) return ThreePassRecompute(x, y, n, params);
+  const VF vexp = hn::Set(d, static_cast<float>(exponent));
+  if (params.log) {
+    // log(sum) = log(M) + E ln 2, split into two floats.
+    const double log_sum = std::log(mantissa) + exponent * 0.6931471805599453;
+    const float l_hi = static_cast<float>(log_sum);
+    const float l_lo = static_cast<float>(log_sum - l_hi);
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
+  } else {
+    const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / mantissa));
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+      const ExpPair pn = ExpParts<kScaled>(d, v, params);
+      return MulByPow2(d, hn::Mul(pn.p, inv_mantissa), hn::Sub(pn.n, vexp));
+    });
+  }
+}
+
+HWY_NOINLINE void TwoPass(const float* x, float* y, std::size_t n, const RowParams& params) {
+  if (params.unit_temperature) return TwoPassImpl<false>(x, y, n, params);
+  return TwoPassImpl<true>(x, y, n, params);
+}
+
+// Milakov & Gimelshein: one pass keeps (max, sum) per lane; y = e^{(x-M)/T}/S.
+// 2 reads, 1 write.
+HWY_NOINLINE void Online(const float* x, float* y, std::size_t n, const RowParams& params) {
+  const DF d;
+  const VF inv_t = hn::Set(d, params.inv_temperature);
+  const OnlineAcc acc{inv_t};
+  const OnlineAcc::State state = ReduceTree(d, acc, x, nullptr, n);
+  // Merge the lanes in double.
+  HWY_ALIGN float lane_max[hn::MaxLanes(DF())];
+  HWY_ALIGN float lane_sum[hn::MaxLanes(DF())];
+  hn::Store(state.max, d, lane_max);
+  hn::Store(state.sum, d, lane_sum);
+  float max = -kInf;
+  bool any_nan = false;
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
+    any_nan |= std::isnan(lane_max[i]) || std::isnan(lane_sum[i]);
+    if (lane_max[i] > max) max = lane_max[i];
+  }
+  if (params.has_sink && !(params.sink <= max)) max = params.sink;
+  if (any_nan || !std::isfinite(max)) return ThreePassRecompute(x, y, n, params);
+  double sum = SinkTerm(params, max);
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
+    if (lane_sum[i] == 0.0f) continue;
+    sum += lane_sum[i] * std::exp((static_cast<double>(lane_max[i]) - max) * params.inv_temperature_f64);
+  }
+  const VF vmax = hn::Set(d, max);
+  if (params.log) {
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+      return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
+    });
+  } else {
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
+    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+      return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
+    });
+  }
+}
+
+HWY_NOINLINE void SoftmaxRow(const float* x, float* y, std::size_t n, const RowParams& params) {
+  if (n == 0) return;
+  switch (params.algorithm) {
+    case Algorithm::kThreePassReload:
+      return ThreePassReload(x, y, n, params);
+    case Algorithm::kTwoPass:
+      return TwoPass(x, y, n, params);
+    case Algorithm::kOnline:
+      return Online(x, y, n, params);
+    case Algorithm::kThreePassRecompute:
+    case Algorithm::kAuto:
+    default:
+      return ThreePassRecompute(x, y, n, params);
+  }
+}
+
+HWY_NOINLINE void ExpArray(const float* x, float* y, std::size_t n) {
+  const DF d;
+  MapRow(d, x, y, n, [&](VF v) HWY_ATTR { return Exp(d, v); });
+}
+
+constexpr Isa TargetIsa() {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return Isa::kAvx512;
+#elif HWY_TARGET == HWY_AVX2
+  return Isa::kAvx2;
+#elif HWY_TARGET == HWY_NEON
+  return Isa::kNeon;
+#elif HWY_TARGET == HWY_SVE
+  return Isa::kSve;
+#elif HWY_TARGET == HWY_SVE2
+  return Isa::kSve2;
+#else
+  return Isa::kScalar;
+#endif
+}
+
+inline const KernelTable kKernelTable = {TargetIsa(), &SoftmaxRow, &ExpArray};
+
+}  // namespace HWY_NAMESPACE
+}  // namespace detail
+}  // namespace softkern
+HWY_AFTER_NAMESPACE();
+
+#endif  // toggle guard

@@ -1,0 +1,83 @@
+// softkern/softmax.hpp — softmax over float32 rows.
+//
+//   float x[5] = {1, 2, 3, 4, 5}, y[5];
+//   softkern::Status s = softkern::softmax(x, y, 5);
+//   if (!s.ok()) std::fprintf(stderr, "%s\n", s.message());
+//
+// Semantics (identical for every algorithm and every target):
+//  - n == 0 is a no-op. x == y (in place) is allowed; any other overlap is rejected.
+//  - A -inf entry gets weight exactly 0. A row that is entirely -inf (a fully
+//    masked row) gives all zeros (log-softmax: all -inf), not NaN.
+//  - A NaN anywhere in the row (or a NaN sink) makes the whole row NaN.
+//  - +inf entries share the mass equally and every other entry gets 0.
+//  - Rejected calls write nothing and return a Status that says why.
+#ifndef SOFTKERN_SOFTMAX_HPP_
+#define SOFTKERN_SOFTMAX_HPP_
+
+#include <cstddef>
+
+#include "softkern/dispatch.hpp"
+#include "softkern/status.hpp"
+
+namespace softkern {
+
+enum class Algorithm : int {
+  // Picks per row length: three-pass reload while the row fits in the
+  // per-core cache, two-pass beyond (the measured crossover is in the README).
+  kAuto = 0,
+  // max(x); s = sum exp(x - max); y = exp(x - max) / s.  3 reads + 1 write.
+  kThreePassRecompute,
+  // max(x); y = exp(x - max), s += y; y *= 1/s.  3 reads + 2 writes.
+  kThreePassReload,
+  // Dukhan & Ablavatski 2020: sum exp(x) as (mantissa, exponent) pairs, no
+  // max pass; y = exp(x) scaled by the inverse pair.  2 reads + 1 write.
+  kTwoPass,
+  // Milakov & Gimelshein 2018: running max and rescaled running sum in one
+  // pass; y = exp(x - max) / s.  2 reads + 1 write.
+  kOnline,
+};
+inline constexpr int kAlgorithmCount = 5;
+
+// "auto", "three_pass_recompute", "three_pass_reload", "two_pass", "online".
+const char* algorithm_name(Algorithm algorithm);
+
+struct SoftmaxOptions {
+  Algorithm algorithm = Algorithm::kAuto;
+  // softmax(x / temperature); must be finite and > 0. Folded into the
+  // exponent's scale, never a separate pass.
+  float temperature = 1.0f;
+  // Output log(softmax(x / T)) instead of softmax(x / T).
+  bool log = false;
+  // An extra logit that takes part in the denominator but gets no output:
+  // y_i = e^{x_i/T} / (e^{sink/T} + sum_j e^{x_j/T}). sink = 0 gives
+  // softmax-off-by-one; -inf is the same as no sink; NaN makes the row NaN.
+  bool has_sink = false;
+  float sink = 0.0f;
+};
+
+// y[i] = softmax(x)[i] for i in [0, n).
+Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options = {});
+
+// Softmax of each of `rows` rows of `cols` elements; row r starts at
+// x + r * x_stride and y + r * y_stride (strides in elements, >= cols).
+// In place requires x == y and x_stride == y_stride.
+Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
+                    std::size_t rows, std::size_t cols, const SoftmaxOptions& options = {});
+
+// The algorithm kAuto runs for a row of n elements on the active target.
+Algorithm auto_algorithm(std::size_t n);
+
+namespace detail {
+// softkern's own exponential on the active target, y[i] = e^{x[i]}, exposed
+// for the ulp sweep in the tests and the accuracy tool. Its domain is what the
+// kernels feed it: x <= 89 (larger gives +inf); x < -104 gives 0; NaN stays NaN.
+void exp_for_testing(const float* x, float* y, std::size_t n);
+}  // namespace detail
+
+}  // namespace softkern
+
+#ifdef SOFTKERN_IMPLEMENTATION
+#include "softkern/detail/implementation.hpp"
+#endif
+
+#endif  // SOFTKERN_SOFTMAX_HPP_
