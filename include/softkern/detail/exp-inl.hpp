@@ -103,11 +103,24 @@ HWY_INLINE V ExpPolynomial(D d, V r) {
   return hn::MulAdd(q, r, hn::Set(d, 1.0f));
 }
 
-// e^z on the narrow domain (everything softmax computes after subtracting the
-// row maximum): exact 0 for z < -104 and for -inf, +inf above 89, NaN kept.
+// max(v, lo) that keeps a NaN v. x86 (maxps returns its second operand when
+// either is NaN), NEON and SVE (fmax propagates NaN) do it in one instruction;
+// Highway's scalar Max returns the non-NaN operand, so the scalar target
+// compares instead.
+template <class D, class V>
+HWY_INLINE V MaxKeepNaN(D d, V v, float lo) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::IfThenElse(hn::Lt(v, hn::Set(d, lo)), hn::Set(d, lo), v);
+#else
+  return hn::Max(hn::Set(d, lo), v);
+#endif
+}
+
+// e^z for z <= 89 (what softmax feeds it is <= 0): exactly 0 for z < -104
+// and for -inf, NaN kept. Above 89 the result is unspecified (ExpArray clamps).
 template <class D, class V>
 HWY_INLINE V Exp(D d, V z) {
-  z = ClampKeepNaN(d, z, kExpMinInput, kExpMaxInput);
+  z = MaxKeepNaN(d, z, kExpMinInput);
   const V n = hn::Round(hn::Mul(z, hn::Set(d, kLog2e)));
   V r = hn::NegMulAdd(n, hn::Set(d, kLn2Hi), z);
   r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);

@@ -1,0 +1,39 @@
+// bench/peers.hpp — softmax implementations a user would otherwise pick.
+//
+// Each peer is compiled only when its Debian package is found (see
+// bench/CMakeLists.txt) and runs on contiguous rows x cols float32 rows, one
+// thread, in the same process as softkern. The bench checks every peer's
+// output against softkern's before timing it.
+#ifndef SOFTKERN_BENCH_PEERS_HPP_
+#define SOFTKERN_BENCH_PEERS_HPP_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace softkern_bench {
+
+class PeerSoftmax {
+ public:
+  virtual ~PeerSoftmax() = default;
+  virtual const char* name() const = 0;
+  // Sets the peer up for `rows` rows of `cols` elements (contiguous). Returns
+  // false with a reason when the peer cannot run that shape.
+  virtual bool prepare(std::size_t rows, std::size_t cols, std::string* why) = 0;
+  // y = softmax(x) row by row, for the shape of the last prepare().
+  virtual void run(const float* x, float* y) = 0;
+};
+
+// Every peer built into this binary, in a fixed order.
+std::vector<std::unique_ptr<PeerSoftmax>> MakePeers();
+
+// Factories, one per peer source file (declared here, defined only when built).
+std::unique_ptr<PeerSoftmax> MakeXsimdPeer();
+std::unique_ptr<PeerSoftmax> MakeOneDnnPeer();
+std::unique_ptr<PeerSoftmax> MakeXnnpackPeer();
+std::unique_ptr<PeerSoftmax> MakeTorchPeer();
+
+}  // namespace softkern_bench
+
+#endif  // SOFTKERN_BENCH_PEERS_HPP_

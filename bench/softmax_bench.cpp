@@ -1,0 +1,415 @@
+// bench/softmax_bench.cpp — softkern's softmax against the memory system and
+// against the libraries a user would otherwise pick.
+//
+// For every size (1 Ki to 64 Mi float32 elements in powers of 4, i.e. L1, L2,
+// last-level cache and DRAM), every supported target and every algorithm, it
+// reports:
+//   items_per_second   elements per second;
+//   bytes_per_second   effective bandwidth: 8 bytes per element (x read once,
+//                      y written once), the least any softmax must move;
+//   traffic_B_per_elem the bytes per element the algorithm really moves
+//                      (three-pass recompute 16, reload 20, two-pass and
+//                      online 12);
+//   roofline           time of the roofline twin / time of the kernel. The
+//                      twin is a kernel in this binary that makes exactly the
+//                      same passes over the same bytes with trivial arithmetic
+//                      (a sum instead of exponentials); it runs at the same
+//                      size in the same process, just before the kernels.
+// Peers (xsimd baseline, oneDNN, XNNPACK, PyTorch) run on the same buffers,
+// one thread, after their output has been checked against softkern's.
+//
+// Extra flags (before Google Benchmark's own):
+//   --softkern_smoke        tiny sizes, one short repetition (CI)
+//   --softkern_max_size=N   largest row length (default 64 Mi)
+// Defaults added unless given: --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <tuple>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <softkern/softkern.hpp>
+
+#include "peers.hpp"
+
+namespace softkern_bench {
+namespace {
+
+using softkern::Algorithm;
+using softkern::Isa;
+
+// ------------------------------------------------------------------ buffers
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], AlignedFree>;
+
+Buffer Allocate(std::size_t n) {
+  const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+  return Buffer(static_cast<float*>(std::aligned_alloc(64, bytes)));
+}
+
+struct Buffers {
+  std::size_t capacity = 0;
+  Buffer x, y, reference;
+};
+
+Buffers& GetBuffers() {
+  static Buffers buffers;
+  return buffers;
+}
+
+// Logits uniform in [-10, 10): the typical attention-score range.
+void EnsureBuffers(std::size_t n) {
+  Buffers& b = GetBuffers();
+  if (b.capacity >= n) return;
+  b.x = Allocate(n);
+  b.y = Allocate(n);
+  b.reference = Allocate(n);
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> logits(-10.0f, 10.0f);
+  for (std::size_t i = 0; i < n; ++i) b.x[i] = logits(rng);
+  std::memset(b.y.get(), 0, n * sizeof(float));  // fault the pages in now, not in the timing
+  std::memset(b.reference.get(), 0, n * sizeof(float));
+  b.capacity = n;
+}
+
+// ----------------------------------------------------------- roofline twins
+
+// The passes an algorithm makes over memory.
+enum class Traffic { kTwoReadsOneWrite, kThreeReadsOneWrite, kThreeReadsTwoWrites };
+
+const char* TrafficName(Traffic t) {
+  switch (t) {
+    case Traffic::kTwoReadsOneWrite: return "2R1W";
+    case Traffic::kThreeReadsOneWrite: return "3R1W";
+    case Traffic::kThreeReadsTwoWrites: return "3R2W";
+  }
+  return "?";
+}
+
+double TrafficBytesPerElement(Traffic t) {
+  switch (t) {
+    case Traffic::kTwoReadsOneWrite: return 12;
+    case Traffic::kThreeReadsOneWrite: return 16;
+    case Traffic::kThreeReadsTwoWrites: return 20;
+  }
+  return 0;
+}
+
+Traffic TrafficOf(Algorithm algorithm, std::size_t n) {
+  if (algorithm == Algorithm::kAuto) algorithm = softkern::auto_algorithm(n);
+  switch (algorithm) {
+    case Algorithm::kThreePassRecompute: return Traffic::kThreeReadsOneWrite;
+    case Algorithm::kThreePassReload: return Traffic::kThreeReadsTwoWrites;
+    default: return Traffic::kTwoReadsOneWrite;
+  }
+}
+
+float TwinSum(const float* x, std::size_t n) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t i = 0; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+float TwinMax(const float* x, std::size_t n) {
+  float max = -INFINITY;
+#pragma omp simd reduction(max : max)
+  for (std::size_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
+  return max;
+}
+
+float TwinScale(const float* x, float* y, std::size_t n, float scale) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t i = 0; i < n; ++i) {
+    y[i] = x[i] * scale;
+    sum += y[i];
+  }
+  return sum;
+}
+
+// Same passes, same reads and writes as the algorithm, no exponentials.
+void RooflineTwinRow(Traffic traffic, const float* x, float* y, std::size_t n) {
+  switch (traffic) {
+    case Traffic::kTwoReadsOneWrite: {
+      const float s = TwinSum(x, n);
+      TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(s)));
+      break;
+    }
+    case Traffic::kThreeReadsOneWrite: {
+      const float m = TwinMax(x, n);
+      const float s = TwinSum(x, n);
+      TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(s + m)));
+      break;
+    }
+    case Traffic::kThreeReadsTwoWrites: {
+      const float m = TwinMax(x, n);
+      const float s = TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(m)));
+      TwinScale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
+      break;
+    }
+  }
+}
+
+void RooflineTwin(Traffic traffic, const float* x, float* y, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) RooflineTwinRow(traffic, x + r * cols, y + r * cols, cols);
+}
+
+// Twin seconds per call, one entry per repetition, keyed by (traffic, rows, cols).
+using ShapeKey = std::tuple<Traffic, std::size_t, std::size_t>;
+std::map<ShapeKey, std::vector<double>>& TwinSeconds() {
+  static std::map<ShapeKey, std::vector<double>> seconds;
+  return seconds;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double TimeOnce(const std::function<void()>& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Median twin time; measured here if the twin's own benchmark was filtered out.
+double TwinSecondsFor(Traffic traffic, std::size_t rows, std::size_t cols) {
+  std::vector<double>& seconds = TwinSeconds()[ShapeKey{traffic, rows, cols}];
+  if (seconds.empty()) {
+    Buffers& b = GetBuffers();
+    RooflineTwin(traffic, b.x.get(), b.y.get(), rows, cols);  // warm-up
+    for (int i = 0; i < 7; ++i) {
+      seconds.push_back(TimeOnce([&] { RooflineTwin(traffic, b.x.get(), b.y.get(), rows, cols); }));
+    }
+  }
+  return Median(seconds);
+}
+
+// ---------------------------------------------------------------- benchmarks
+
+// `seconds`: the kernel's own wall time over all iterations of the loop.
+void SetCounters(benchmark::State& state, std::size_t rows, std::size_t cols, Traffic traffic,
+                 double seconds) {
+  const double elements = static_cast<double>(rows * cols);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * elements));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * elements * 8));
+  state.counters["traffic_B_per_elem"] = TrafficBytesPerElement(traffic);
+  const double kernel_seconds = seconds / static_cast<double>(state.iterations());
+  state.counters["roofline"] = TwinSecondsFor(traffic, rows, cols) / kernel_seconds;
+}
+
+void BenchTwin(benchmark::State& state, Traffic traffic, std::size_t rows, std::size_t cols) {
+  EnsureBuffers(rows * cols);
+  Buffers& b = GetBuffers();
+  double seconds = 0;
+  for (auto _ : state) {
+    seconds += TimeOnce([&] { RooflineTwin(traffic, b.x.get(), b.y.get(), rows, cols); });
+    benchmark::ClobberMemory();
+  }
+  TwinSeconds()[ShapeKey{traffic, rows, cols}].push_back(seconds / static_cast<double>(state.iterations()));
+  const double elements = static_cast<double>(rows * cols);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * elements));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * elements * 8));
+  state.counters["traffic_B_per_elem"] = TrafficBytesPerElement(traffic);
+}
+
+void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions options, std::size_t rows,
+                   std::size_t cols) {
+  EnsureBuffers(rows * cols);
+  Buffers& b = GetBuffers();
+  if (!softkern::force_isa(isa).ok()) {
+    state.SkipWithError("target not supported");
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    const softkern::Status s = softkern::softmax_rows(b.x.get(), cols, b.y.get(), cols, rows, cols, options);
+    if (!s.ok()) {
+      state.SkipWithError(s.message());
+      break;
+    }
+    benchmark::ClobberMemory();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  softkern::reset_isa();
+  SetCounters(state, rows, cols, TrafficOf(options.algorithm, cols), seconds);
+}
+
+// Largest |peer - softkern| relative to softkern's value (outputs >= 1e-30).
+double MaxRelativeDifference(const float* a, const float* b, std::size_t n) {
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double ref = b[i];
+    const double diff = std::fabs(static_cast<double>(a[i]) - ref);
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    if (ref >= 1e-30) worst = std::max(worst, diff / ref);
+    else worst = std::max(worst, diff / 1e-30);
+  }
+  return worst;
+}
+
+void BenchPeer(benchmark::State& state, PeerSoftmax* peer, std::size_t rows, std::size_t cols) {
+  EnsureBuffers(rows * cols);
+  Buffers& b = GetBuffers();
+  std::string why;
+  if (!peer->prepare(rows, cols, &why)) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  // Check the peer's output against softkern's before timing it.
+  if (!softkern::softmax_rows(b.x.get(), cols, b.reference.get(), cols, rows, cols).ok()) {
+    state.SkipWithError("softkern reference failed");
+    return;
+  }
+  peer->run(b.x.get(), b.y.get());
+  const double diff = MaxRelativeDifference(b.y.get(), b.reference.get(), rows * cols);
+  if (!(diff <= 1e-4)) {
+    char message[128];
+    std::snprintf(message, sizeof(message), "%s differs from softkern: max relative difference %g",
+                  peer->name(), diff);
+    state.SkipWithError(message);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    peer->run(b.x.get(), b.y.get());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // A peer's roofline is reported against the least traffic any softmax has
+  // to move in two passes, the two-pass twin.
+  SetCounters(state, rows, cols, Traffic::kTwoReadsOneWrite, seconds);
+  state.counters.erase("traffic_B_per_elem");
+}
+
+// ------------------------------------------------------------- registration
+
+struct Config {
+  bool smoke = false;
+  std::size_t max_size = std::size_t{64} << 20;
+};
+
+std::vector<Isa> SupportedIsas() {
+  Isa isas[softkern::kIsaCount];
+  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
+  return std::vector<Isa>(isas, isas + count);
+}
+
+constexpr Algorithm kAlgorithms[] = {Algorithm::kThreePassRecompute, Algorithm::kThreePassReload,
+                                     Algorithm::kTwoPass, Algorithm::kOnline, Algorithm::kAuto};
+
+void RegisterShape(const std::vector<std::unique_ptr<PeerSoftmax>>& peers, const std::string& prefix,
+                   const std::string& shape, std::size_t rows, std::size_t cols, bool variants) {
+  auto reg = [](const std::string& name, auto&& fn) {
+    benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  };
+  for (Traffic t : {Traffic::kTwoReadsOneWrite, Traffic::kThreeReadsOneWrite, Traffic::kThreeReadsTwoWrites}) {
+    reg("roofline_twin/" + std::string(TrafficName(t)) + "/" + shape,
+        [=](benchmark::State& s) { BenchTwin(s, t, rows, cols); });
+  }
+  const std::vector<Isa> isas = SupportedIsas();
+  for (Isa isa : isas) {
+    for (Algorithm a : kAlgorithms) {
+      softkern::SoftmaxOptions options;
+      options.algorithm = a;
+      reg(prefix + "/" + softkern::isa_name(isa) + "/" + softkern::algorithm_name(a) + "/" + shape,
+          [=](benchmark::State& s) { BenchSoftkern(s, isa, options, rows, cols); });
+    }
+  }
+  if (variants) {
+    // Temperature and log-softmax are fused into the same passes: on the best
+    // target they should cost (almost) nothing extra.
+    const Isa best = isas.front();
+    for (Algorithm a : kAlgorithms) {
+      softkern::SoftmaxOptions temperature;
+      temperature.algorithm = a;
+      temperature.temperature = 0.7f;
+      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+temperature/" + shape,
+          [=](benchmark::State& s) { BenchSoftkern(s, best, temperature, rows, cols); });
+      softkern::SoftmaxOptions log;
+      log.algorithm = a;
+      log.log = true;
+      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+log/" + shape,
+          [=](benchmark::State& s) { BenchSoftkern(s, best, log, rows, cols); });
+    }
+  }
+  for (const auto& peer : peers) {
+    PeerSoftmax* p = peer.get();
+    reg("peer/" + std::string(p->name()) + "/" + shape, [=](benchmark::State& s) { BenchPeer(s, p, rows, cols); });
+  }
+}
+
+void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers) {
+  std::vector<std::size_t> sizes;
+  if (config.smoke) {
+    sizes = {1024, 4096};
+  } else {
+    for (std::size_t n = 1024; n <= config.max_size; n *= 4) sizes.push_back(n);
+  }
+  for (std::size_t n : sizes) RegisterShape(peers, "softmax", std::to_string(n), 1, n, true);
+  // The attention-score shape: many rows of 1024 (4096 x 1024 = 16 MiB).
+  const std::size_t rows = config.smoke ? 8 : 4096;
+  RegisterShape(peers, "softmax_rows", std::to_string(rows) + "x1024", rows, 1024, false);
+}
+
+}  // namespace
+}  // namespace softkern_bench
+
+int main(int argc, char** argv) {
+  // One thread for the peers that use OpenMP (oneDNN): set before they start.
+  setenv("OMP_NUM_THREADS", "1", 0);
+  softkern_bench::Config config;
+  std::vector<char*> args;
+  bool has_repetitions = false, has_min_time = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--softkern_smoke") {
+      config.smoke = true;
+    } else if (arg.rfind("--softkern_max_size=", 0) == 0) {
+      config.max_size = std::strtoull(arg.c_str() + std::strlen("--softkern_max_size="), nullptr, 10);
+    } else {
+      has_repetitions |= arg.rfind("--benchmark_repetitions", 0) == 0;
+      has_min_time |= arg.rfind("--benchmark_min_time", 0) == 0;
+      args.push_back(argv[i]);
+    }
+  }
+  std::string repetitions = config.smoke ? "--benchmark_repetitions=1" : "--benchmark_repetitions=5";
+  std::string aggregates = "--benchmark_report_aggregates_only=true";
+  std::string min_time = config.smoke ? "--benchmark_min_time=0.001" : "--benchmark_min_time=0.1";
+  if (!has_repetitions) {
+    args.insert(args.begin() + 1, repetitions.data());
+    if (!config.smoke) args.insert(args.begin() + 1, aggregates.data());
+  }
+  if (!has_min_time) args.insert(args.begin() + 1, min_time.data());
+  int new_argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+
+  benchmark::Initialize(&new_argc, args.data());
+  if (benchmark::ReportUnrecognizedArguments(new_argc, args.data())) return 1;
+  const auto peers = softkern_bench::MakePeers();
+  std::printf("softkern bench: targets");
+  for (softkern::Isa isa : softkern_bench::SupportedIsas()) std::printf(" %s", softkern::isa_name(isa));
+  std::printf("; peers");
+  for (const auto& p : peers) std::printf(" %s", p->name());
+  std::printf("\n");
+  softkern_bench::RegisterAll(config, peers);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
