@@ -41,6 +41,15 @@ inline constexpr int kAlgorithmCount = 5;
 // "auto", "three_pass_recompute", "three_pass_reload", "two_pass", "online".
 const char* algorithm_name(Algorithm algorithm);
 
+// How the final pass writes y. Non-temporal (streaming) stores skip the read
+// of y's cache lines before they are written, which saves a third of the
+// traffic of a row too large for the cache, but leave y out of the cache.
+enum class StreamingStores : int {
+  kAuto = 0,  // stream when the row is at least streaming_threshold_bytes()
+  kNever,     // y stays in cache (you read it right after)
+  kAlways,
+};
+
 struct SoftmaxOptions {
   Algorithm algorithm = Algorithm::kAuto;
   // softmax(x / temperature); must be finite and > 0. Folded into the
@@ -53,6 +62,7 @@ struct SoftmaxOptions {
   // softmax-off-by-one; -inf is the same as no sink; NaN makes the row NaN.
   bool has_sink = false;
   float sink = 0.0f;
+  StreamingStores streaming = StreamingStores::kAuto;
 };
 
 // y[i] = softmax(x)[i] for i in [0, n).
@@ -66,6 +76,10 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
 
 // The algorithm kAuto runs for a row of n elements on the active target.
 Algorithm auto_algorithm(std::size_t n);
+
+// Row size in bytes from which StreamingStores::kAuto streams: the size of
+// the last-level cache as the OS reports it (32 MiB if it does not).
+std::size_t streaming_threshold_bytes();
 
 namespace detail {
 // softkern's own exponential on the active target, y[i] = e^{x[i]}, exposed

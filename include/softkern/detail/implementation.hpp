@@ -214,7 +214,7 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   }
   const double inv_t = 1.0 / static_cast<double>(t);
   if (!(inv_t <= std::numeric_limits<float>::max())) {
-    return Status(StatusCode::kBadTemperature, "temperature is so small that 1/temperature overflows float");
+    return Status(StatusCode::kBadTemperature, "temperature must be at least 1/FLT_MAX (2.9e-39) so that 1/temperature is a float");
   }
   const int algorithm = static_cast<int>(options.algorithm);
   if (algorithm < 0 || algorithm >= kAlgorithmCount) {
@@ -228,20 +228,30 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   params->log = options.log;
   params->has_sink = options.has_sink;
   params->sink = options.sink;
+  const int streaming = static_cast<int>(options.streaming);
+  if (streaming < 0 || streaming > 2) return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
+  params->stream = options.streaming == StreamingStores::kAlways ||
+                   (options.streaming == StreamingStores::kAuto && n >= streaming_threshold_bytes() / sizeof(float));
   return Status::Ok();
 }
 
 // The row length (in bytes) up to which kAuto picks three-pass reload: the
 // per-core L2 when the OS reports it. Measured crossover: see the README.
+std::size_t CacheSizeOr(int name, std::size_t fallback);
+
 std::size_t AutoReloadMaxBytes() {
-  static const std::size_t bytes = [] {
-    long l2 = -1;
-#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
-    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return l2 > 0 ? static_cast<std::size_t>(l2) : std::size_t{1} << 20;
-  }();
+  static const std::size_t bytes = CacheSizeOr(_SC_LEVEL2_CACHE_SIZE, std::size_t{1} << 20);
   return bytes;
+}
+
+std::size_t CacheSizeOr(int name, std::size_t fallback) {
+  long bytes = -1;
+#if defined(__linux__)
+  bytes = sysconf(name);
+#else
+  (void)name;
+#endif
+  return bytes > 0 ? static_cast<std::size_t>(bytes) : fallback;
 }
 
 }  // namespace
@@ -325,6 +335,11 @@ const char* algorithm_name(Algorithm algorithm) {
   return "unknown";
 }
 
+std::size_t streaming_threshold_bytes() {
+  static const std::size_t bytes = detail::CacheSizeOr(_SC_LEVEL3_CACHE_SIZE, std::size_t{32} << 20);
+  return bytes;
+}
+
 Algorithm auto_algorithm(std::size_t n) {
   return n * sizeof(float) <= detail::AutoReloadMaxBytes() ? Algorithm::kThreePassReload
                                                            : Algorithm::kTwoPass;
@@ -335,7 +350,9 @@ Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& op
   if (Status s = detail::MakeRowParams(options, n, &params); !s.ok()) return s;
   if (n == 0) return Status::Ok();
   if (x == nullptr || y == nullptr) return Status(StatusCode::kNullPointer, "softmax: x or y is null with n > 0");
-  if (n > detail::kMaxElements) return Status(StatusCode::kBadArgument, "softmax: n is too large to address");
+  if (n > detail::kMaxElements) {
+    return Status(StatusCode::kBadStride, "softmax: n * sizeof(float) exceeds PTRDIFF_MAX bytes");
+  }
   if (x != y && detail::RangesOverlap(x, n, y, n)) {
     return Status(StatusCode::kOverlap, "softmax: x and y overlap without being the same buffer");
   }
@@ -358,10 +375,13 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
     return Status(StatusCode::kBadStride, "softmax_rows: a row stride is smaller than the row length");
   }
   // Extent of each matrix in elements: (rows - 1) * stride + cols, overflow-checked.
+  if (cols > detail::kMaxElements) {
+    return Status(StatusCode::kBadStride, "softmax_rows: cols * sizeof(float) exceeds PTRDIFF_MAX bytes");
+  }
   const std::size_t max_rows_x = (detail::kMaxElements - cols) / x_stride;
   const std::size_t max_rows_y = (detail::kMaxElements - cols) / y_stride;
   if (rows - 1 > max_rows_x || rows - 1 > max_rows_y) {
-    return Status(StatusCode::kBadStride, "softmax_rows: rows * stride overflows the address space");
+    return Status(StatusCode::kBadStride, "softmax_rows: ((rows - 1) * stride + cols) * sizeof(float) exceeds PTRDIFF_MAX bytes");
   }
   const std::size_t x_extent = (rows - 1) * x_stride + cols;
   const std::size_t y_extent = (rows - 1) * y_stride + cols;

@@ -27,6 +27,8 @@ struct RowParams {
   bool log = false;
   bool has_sink = false;
   float sink = 0.0f;
+  // Write y with non-temporal stores in the final pass.
+  bool stream = false;
 };
 
 struct KernelTable {

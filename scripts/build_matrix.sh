@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# scripts/build_matrix.sh — builds and runs the examples against an installed
+# softkern with each compiler and each set of flags users are likely to build
+# with, and prints a table of the results. Exits non-zero if any cell fails.
+#
+# Each cell configures examples/ as a project of its own (find_package
+# against the installed prefix, exactly as a user would), which builds
+#   softmax_row   the minimal example, and
+#   consumer/app  several TUs including softkern headers, plus a TU with its
+#                 own Highway foreach_target.h / HWY_DYNAMIC_DISPATCH kernel,
+# and the implementation TU softkern_impl with the cell's flags; then runs
+# softmax_row and app (app checks every supported ISA and algorithm against a
+# double-precision reference).
+#
+#   scripts/build_matrix.sh [--prefix DIR] [--work DIR] [--compilers "g++ clang++-14"] [--keep]
+#
+#   --prefix DIR   an existing `cmake --install` prefix of softkern; without it
+#                  the script configures the source tree (tests, bench and
+#                  examples off: nothing is compiled) and installs it itself
+#   --work DIR     where the build trees go (default: a temporary directory,
+#                  removed at the end unless --keep)
+#   --compilers    the C++ compilers to try (default: g++ and clang++-14)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prefix="" work="" keep=0
+compilers=(g++ clang++-14)
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --prefix) prefix=$(realpath "$2"); shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --compilers) read -r -a compilers <<<"$2"; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build_matrix.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ -z "$work" ]]; then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/softkern-matrix.XXXXXX")
+  [[ $keep -eq 1 ]] || trap 'rm -rf "$work"' EXIT
+fi
+mkdir -p "$work"
+work=$(realpath "$work")
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if [[ -z "$prefix" ]]; then
+  prefix="$work/prefix"
+  echo "build_matrix.sh: installing softkern from $repo into $prefix"
+  cmake -S "$repo" -B "$work/softkern" -DSOFTKERN_BUILD_TESTS=OFF -DSOFTKERN_BUILD_BENCH=OFF \
+    -DSOFTKERN_BUILD_EXAMPLES=OFF >"$work/softkern.log" 2>&1 \
+    && cmake --install "$work/softkern" --prefix "$prefix" >>"$work/softkern.log" 2>&1 \
+    || { cat "$work/softkern.log"; exit 1; }
+fi
+
+# The flag sets: label | CMAKE_BUILD_TYPE | CMAKE_CXX_FLAGS. "default" is what
+# a user gets from a Release build; -O0 -g has no build type so nothing adds
+# -O3 after it (and assertions stay on).
+cells=(
+  "default|Release|"
+  "-O0 -g||-O0 -g"
+  "-march=native|Release|-march=native"
+  "-march=x86-64-v3|Release|-march=x86-64-v3"
+  "-march=x86-64-v4|Release|-march=x86-64-v4"
+  "-fno-exceptions|Release|-fno-exceptions"
+)
+if [[ $(uname -m) != x86_64 ]]; then
+  cells=("default|Release|" "-O0 -g||-O0 -g" "-march=native|Release|-march=native" "-fno-exceptions|Release|-fno-exceptions")
+fi
+
+# A -march level the CPU cannot run would build and then die with SIGILL:
+# report it as skipped instead.
+cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+cpu_runs() {
+  case "$1" in
+    *x86-64-v4*) [[ "$cpu_flags" == *" avx512f "* && "$cpu_flags" == *" avx512bw "* && "$cpu_flags" == *" avx512vl "* && "$cpu_flags" == *" avx512dq "* ]] ;;
+    *x86-64-v3*) [[ "$cpu_flags" == *" avx2 "* && "$cpu_flags" == *" fma "* && "$cpu_flags" == *" bmi2 "* ]] ;;
+    *) return 0 ;;
+  esac
+}
+
+rows=() passed=0 failed=0 skipped=0
+for cxx in "${compilers[@]}"; do
+  if ! command -v "$cxx" >/dev/null; then
+    rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %s' "$cxx" "*" SKIP - - "compiler not installed")")
+    skipped=$((skipped + 1))
+    continue
+  fi
+  for cell in "${cells[@]}"; do
+    IFS='|' read -r label build_type flags <<<"$cell"
+    name="$(basename "$cxx")_$(echo "$label" | tr -c 'A-Za-z0-9.\n' '_' | sed 's/^_*//')"
+    dir="$work/$name" log="$work/$name.log"
+    if ! cpu_runs "$flags"; then
+      rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %s' "$cxx" "$label" SKIP - - "this CPU cannot run $flags")")
+      skipped=$((skipped + 1))
+      continue
+    fi
+    echo "---- $cxx $label"
+    start=$SECONDS stage=configure isa=- hwy=- note=""
+    {
+      cmake -S "$repo/examples" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" \
+        -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_CXX_FLAGS="$flags" >"$log" 2>&1 \
+      && stage=build && cmake --build "$dir" -j"$jobs" >>"$log" 2>&1 \
+      && stage=softmax_row && "$dir/softmax_row" >>"$log" 2>&1 \
+      && "$dir/softmax_row" -t 0.5 --log 3 -inf 1 0 2 >>"$log" 2>&1 \
+      && stage=app && "$dir/consumer/app" >>"$log" 2>&1 \
+      && stage=ok
+    } || true
+    secs=$((SECONDS - start))
+    isa=$(sed -n 's/^isa: *//p' "$log" | head -n1)
+    hwy=$(sed -n 's/^highway (this program.s own kernel): *//p' "$log" | head -n1)
+    if [[ $stage == ok ]]; then
+      result=PASS passed=$((passed + 1))
+      note=$(grep -m1 '^consumer:' "$log" | sed 's/^consumer: //')
+    else
+      result=FAIL failed=$((failed + 1)) note="failed at $stage (log: $log)"
+      echo "     FAILED at $stage; first errors:"
+      grep -m12 -iE 'error|FAILED|undefined reference|multiple definition|Segmentation|Illegal' "$log" | sed 's/^/     | /' || tail -n 20 "$log" | sed 's/^/     | /'
+      keep=1
+    fi
+    echo "     $result in ${secs}s"
+    rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %4ss  %s' "$cxx" "$label" "$result" "${isa:--}" "${hwy:--}" "$secs" "$note")")
+  done
+done
+
+echo
+echo "==== build matrix (examples/ against $prefix)"
+printf '%-12s %-18s %-6s %-9s %-8s %5s  %s\n' compiler flags result softkern hwy time note
+for row in "${rows[@]}"; do echo "$row"; done
+if [[ $failed -gt 0 && $keep -eq 1 ]]; then
+  trap - EXIT
+  echo "build trees and logs kept in $work"
+fi
+echo "matrix: $passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
