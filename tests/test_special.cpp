@@ -578,6 +578,28 @@ TEST_P(RejectedCalls, BadTemperatures) {
   }
 }
 
+// Enumerators outside their enum (a cast from a bad integer, a stale ABI):
+// kBadArgument, nothing written.
+TEST_P(RejectedCalls, UnknownAlgorithmOrStreamingValue) {
+  std::vector<float> x = make_row(Distribution::kLogits, 40, 37), y(40);
+  fill_sentinel(y.data(), y.size());
+  const Snapshot ys(y.data(), y.size()), xs(x.data(), x.size());
+  for (int bad : {-1, softkern::kAlgorithmCount, 1000}) {
+    SoftmaxOptions o = options_to_try()[0];
+    o.algorithm = static_cast<Algorithm>(bad);
+    expect_rejected(softkern::softmax(x.data(), y.data(), 40, o), StatusCode::kBadArgument, ys,
+                    "algorithm " + std::to_string(bad));
+    expect_rejected(softkern::softmax_rows(x.data(), 10, x.data(), 10, 4, 10, o),
+                    StatusCode::kBadArgument, xs, "in place softmax_rows, algorithm " + std::to_string(bad));
+  }
+  for (int bad : {-1, 3, 1000}) {
+    SoftmaxOptions o = options_to_try()[0];
+    o.streaming = static_cast<softkern::StreamingStores>(bad);
+    expect_rejected(softkern::softmax(x.data(), y.data(), 40, o), StatusCode::kBadArgument, ys,
+                    "streaming " + std::to_string(bad));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, RejectedCalls, testing::ValuesIn(supported_isa_algorithm_pairs()),
                          pair_test_name);
 

@@ -29,9 +29,11 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include "softkern/detail/exp-inl.hpp"
@@ -119,11 +121,41 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const float* x
   return acc.Merge(d, left, right);
 }
 
-// y[i] = f(x[i]) for i in [0, n), four vectors at a time.
+// y[i] = f(x[i]) for i in [0, n), four vectors at a time. f must be
+// elementwise, so that the result does not depend on where vectors start.
+//
+// With `stream`, y is written with non-temporal stores (the final pass of a
+// row larger than the last-level cache): a normal store first reads the line
+// it writes (read-for-ownership), so streaming saves a third of the final
+// pass's traffic, and y does not evict x. Non-temporal stores need aligned
+// addresses, so the head up to y's first vector boundary goes through the
+// tail path.
 template <class F>
-HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, const F& f) {
+HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, bool stream, const F& f) {
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
+  const auto y_address = reinterpret_cast<std::uintptr_t>(y);
+  if (stream && y_address % sizeof(float) == 0) {
+    const std::size_t misaligned = (y_address / sizeof(float)) % N;
+    const std::size_t head = HWY_MIN(n, (N - misaligned) % N);
+    if (head != 0) StoreTail(d, f(LoadTail(d, x, head, -kInf)), y, head);
+    for (i = head; i + 4 * N <= n; i += 4 * N) {
+      const VF r0 = f(hn::LoadU(d, x + i));
+      const VF r1 = f(hn::LoadU(d, x + i + N));
+      const VF r2 = f(hn::LoadU(d, x + i + 2 * N));
+      const VF r3 = f(hn::LoadU(d, x + i + 3 * N));
+      hn::Stream(r0, d, y + i);
+      hn::Stream(r1, d, y + i + N);
+      hn::Stream(r2, d, y + i + 2 * N);
+      hn::Stream(r3, d, y + i + 3 * N);
+    }
+    for (; i + N <= n; i += N) hn::Stream(f(hn::LoadU(d, x + i)), d, y + i);
+    if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
+    // Non-temporal stores are weakly ordered: fence them before returning, so
+    // that y is visible to whatever the caller (or another thread) does next.
+    hwy::FlushStream();
+    return;
+  }
   for (; i + 4 * N <= n; i += 4 * N) {
     const VF r0 = f(hn::LoadU(d, x + i));
     const VF r1 = f(hn::LoadU(d, x + i + N));
@@ -388,12 +420,12 @@ HWY_NOINLINE void ThreePassRecompute(const float* x, float* y, std::size_t n,
   if (std::isnan(sum)) return FillNaN(y, n);
   if (params.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
     });
   } else {
     const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
     });
   }
@@ -413,10 +445,10 @@ HWY_NOINLINE void ThreePassReload(const float* x, float* y, std::size_t n,
   if (std::isnan(sum)) return FillNaN(y, n);
   if (params.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
-    MapRow(d, y, y, n, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
+    MapRow(d, y, y, n, params.stream, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
   } else {
     const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
-    MapRow(d, y, y, n, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
+    MapRow(d, y, y, n, params.stream, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
   }
 }
 
@@ -462,10 +494,10 @@ HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowPa
     const double log_sum = std::log(mantissa) + exponent * 0.6931471805599453;
     const float l_hi = static_cast<float>(log_sum);
     const float l_lo = static_cast<float>(log_sum - l_hi);
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
   } else {
     const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / mantissa));
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       const ExpPair pn = ExpParts<kScaled>(d, v, params);
       return MulByPow2(d, hn::Mul(pn.p, inv_mantissa), hn::Sub(pn.n, vexp));
     });
@@ -505,12 +537,12 @@ HWY_NOINLINE void Online(const float* x, float* y, std::size_t n, const RowParam
   const VF vmax = hn::Set(d, max);
   if (params.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
     });
   } else {
     const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
-    MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
     });
   }
@@ -536,7 +568,7 @@ HWY_NOINLINE void ExpArray(const float* x, float* y, std::size_t n) {
   const DF d;
   // The full domain of the exponential, for the ulp sweep: clamp above so the
   // emulated 2^n of every target overflows to +inf the same way.
-  MapRow(d, x, y, n, [&](VF v) HWY_ATTR {
+  MapRow(d, x, y, n, /*stream=*/false, [&](VF v) HWY_ATTR {
     return Exp(d, ClampKeepNaN(d, v, -kInf, kExpMaxInput));
   });
 }
