@@ -21,12 +21,16 @@
 // Extra flags (before Google Benchmark's own):
 //   --softkern_smoke        tiny sizes, one short repetition (CI)
 //   --softkern_max_size=N   largest row length (default 64 Mi)
+//   --softkern_streaming=auto|always|never
+//                           how the final pass writes y (SoftmaxOptions::
+//                           streaming); the twins follow the same choice
 // Defaults added unless given: --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +45,10 @@
 #include <vector>
 
 #include <softkern/softkern.hpp>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "peers.hpp"
 
@@ -143,24 +151,87 @@ float TwinScale(const float* x, float* y, std::size_t n, float scale) {
   return sum;
 }
 
-// Same passes, same reads and writes as the algorithm, no exponentials.
+// TwinScale with non-temporal stores, as softkern's final pass makes them for
+// rows of at least streaming_threshold_bytes(): the twin must move the same
+// bytes, and a streaming store skips the read-for-ownership of y's lines.
+float TwinScaleStreaming(const float* x, float* y, std::size_t n, float scale) {
+#if defined(__AVX512F__) || defined(__AVX__)
+#if defined(__AVX512F__)
+  using V = __m512;
+  constexpr std::size_t kLanes = 16;
+  auto set1 = [](float v) { return _mm512_set1_ps(v); };
+  auto mul = [](V a, V b) { return _mm512_mul_ps(a, b); };
+  auto add = [](V a, V b) { return _mm512_add_ps(a, b); };
+  auto load = [](const float* p) { return _mm512_loadu_ps(p); };
+  auto stream = [](float* p, V v) { _mm512_stream_ps(p, v); };
+  auto hsum = [](V v) { return _mm512_reduce_add_ps(v); };
+#else
+  using V = __m256;
+  constexpr std::size_t kLanes = 8;
+  auto set1 = [](float v) { return _mm256_set1_ps(v); };
+  auto mul = [](V a, V b) { return _mm256_mul_ps(a, b); };
+  auto add = [](V a, V b) { return _mm256_add_ps(a, b); };
+  auto load = [](const float* p) { return _mm256_loadu_ps(p); };
+  auto stream = [](float* p, V v) { _mm256_stream_ps(p, v); };
+  auto hsum = [](V v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    float s = 0;
+    for (float l : lanes) s += l;
+    return s;
+  };
+#endif
+  std::size_t i = 0;
+  float sum = 0.0f;
+  for (; i < n && reinterpret_cast<std::uintptr_t>(y + i) % (kLanes * 4) != 0; ++i) {
+    y[i] = x[i] * scale;
+    sum += y[i];
+  }
+  const V vscale = set1(scale);
+  V vsum = set1(0.0f);
+  for (; i + kLanes <= n; i += kLanes) {
+    const V v = mul(load(x + i), vscale);
+    stream(y + i, v);
+    vsum = add(vsum, v);
+  }
+  for (; i < n; ++i) {
+    y[i] = x[i] * scale;
+    sum += y[i];
+  }
+  _mm_sfence();
+  return sum + hsum(vsum);
+#else
+  return TwinScale(x, y, n, scale);
+#endif
+}
+
+// --softkern_streaming: how every softkern call (and so every twin) writes y.
+softkern::StreamingStores g_streaming = softkern::StreamingStores::kAuto;
+
+// Same passes, same reads and writes as the algorithm, no exponentials; the
+// final pass streams where softkern's does.
 void RooflineTwinRow(Traffic traffic, const float* x, float* y, std::size_t n) {
+  const bool stream =
+      g_streaming == softkern::StreamingStores::kAlways ||
+      (g_streaming == softkern::StreamingStores::kAuto &&
+       n * sizeof(float) >= softkern::streaming_threshold_bytes());
+  auto final_scale = stream ? TwinScaleStreaming : TwinScale;
   switch (traffic) {
     case Traffic::kTwoReadsOneWrite: {
       const float s = TwinSum(x, n);
-      TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(s)));
+      final_scale(x, y, n, 1.0f / (1.0f + std::fabs(s)));
       break;
     }
     case Traffic::kThreeReadsOneWrite: {
       const float m = TwinMax(x, n);
       const float s = TwinSum(x, n);
-      TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(s + m)));
+      final_scale(x, y, n, 1.0f / (1.0f + std::fabs(s + m)));
       break;
     }
     case Traffic::kThreeReadsTwoWrites: {
       const float m = TwinMax(x, n);
       const float s = TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(m)));
-      TwinScale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
+      final_scale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
       break;
     }
   }
@@ -233,6 +304,7 @@ void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions op
                    std::size_t cols) {
   EnsureBuffers(rows * cols);
   Buffers& b = GetBuffers();
+  options.streaming = g_streaming;
   if (!softkern::force_isa(isa).ok()) {
     state.SkipWithError("target not supported");
     return;
@@ -381,6 +453,18 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--softkern_smoke") {
       config.smoke = true;
+    } else if (arg.rfind("--softkern_streaming=", 0) == 0) {
+      const std::string v = arg.substr(std::strlen("--softkern_streaming="));
+      if (v == "auto") {
+        softkern_bench::g_streaming = softkern::StreamingStores::kAuto;
+      } else if (v == "always") {
+        softkern_bench::g_streaming = softkern::StreamingStores::kAlways;
+      } else if (v == "never") {
+        softkern_bench::g_streaming = softkern::StreamingStores::kNever;
+      } else {
+        std::fprintf(stderr, "--softkern_streaming must be auto, always or never\n");
+        return 2;
+      }
     } else if (arg.rfind("--softkern_max_size=", 0) == 0) {
       config.max_size = std::strtoull(arg.c_str() + std::strlen("--softkern_max_size="), nullptr, 10);
     } else {

@@ -55,24 +55,33 @@ HWY_INLINE V ClampKeepNaN(D d, V v, float lo, float hi) {
   return hn::IfThenElse(hn::Gt(v, hn::Set(d, hi)), hn::Set(d, hi), v);
 }
 
-// 2^k for integral k in [-126, 127], by building the float's exponent field.
+// 2^k for integral k in [-127, 128] (-127 gives +0, 128 gives +inf), by
+// building the float's exponent field. Adding k to 0x1.8p23 + 127 puts k + 127
+// in the low bits of the sum (the FP add is exact for such k), and the shift
+// moves them into the exponent field while shifting the rest of the bits out:
+// one add and one shift, where a float-to-int conversion would need range
+// fix-ups on AVX2.
+constexpr float kPow2Magic = 0x1.8p23f + 127.0f;
 template <class D, class V>
 HWY_INLINE V Pow2Normal(D d, V k) {
   const hn::RebindToSigned<D> di;
-  const auto biased = hn::Add(hn::ConvertTo(di, k), hn::Set(di, 127));
-  return hn::BitCast(d, hn::ShiftLeft<23>(biased));
+  return hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, hn::Add(k, hn::Set(d, kPow2Magic)))));
 }
 
 // v * 2^e for integral e, rounded once (gradual underflow included), for v
-// with |v| >= 2^-62 or v == 0. AVX-512 has the instruction (vscalefps); the
-// emulation splits 2^e into two normal factors: v * 2^e_hi stays normal, so
-// the only rounding is the last product.
+// with |v| >= 2^-62 or v == 0. AVX-512 has the instruction (vscalefps).
+// Elsewhere, when every lane's 2^e is a normal float (all the softmax kernels
+// see in practice) it is one product by 2^e; otherwise 2^e is split into two
+// normal factors: v * 2^e_hi stays normal, so the only rounding is the last
+// product.
 template <class D, class V>
 HWY_INLINE V MulByPow2(D d, V v, V e) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   (void)d;
   return V{_mm512_scalef_ps(v.raw, e.raw)};
 #else
+  const auto normal = hn::And(hn::Ge(e, hn::Set(d, -126.0f)), hn::Le(e, hn::Set(d, 127.0f)));
+  if (HWY_LIKELY(hn::AllTrue(d, normal))) return hn::Mul(v, Pow2Normal(d, e));
   const V e_hi = hn::Min(hn::Max(e, hn::Set(d, -64.0f)), hn::Set(d, 64.0f));
   // Below -126 the result is < 2^-188 and rounds to 0 either way.
   const V e_lo = hn::Min(hn::Max(hn::Sub(e, e_hi), hn::Set(d, -126.0f)), hn::Set(d, 64.0f));

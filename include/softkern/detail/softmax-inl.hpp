@@ -263,7 +263,7 @@ HWY_INLINE ExpPair ExpParts(DF d, VF x, const RowParams& params) {
     // the low part of 1/T.
     c = hn::MulAdd(x, hn::Set(d, params.inv_temperature_lo), hn::MulSub(x, inv_t, t));
   }
-  t = ClampKeepNaN(d, t, kTwoPassMinInput, kInf);
+  t = MaxKeepNaN(d, t, kTwoPassMinInput);
   const VF n = hn::Round(hn::Mul(t, hn::Set(d, kLog2e)));
   VF r = hn::NegMulAdd(n, hn::Set(d, kLn2HiFma), t);
   r = hn::NegMulAdd(n, hn::Set(d, kLn2LoFma), r);
@@ -292,9 +292,19 @@ HWY_INLINE VF ScaledMinus(DF d, VF x, const RowParams& params, float l_hi, float
 #endif
 }
 
-// Sum of e^{x/T} as a per-lane (mantissa, exponent) pair. Adding (p, n) to
-// (m, e): with e' = max(e, n), m' = m * 2^{e - e'} + p * 2^{n - e'}. Both
-// scalings are by 2^{<= 0}, so the pair never overflows whatever x is.
+// Sum of e^{x/T} as a per-lane (mantissa, exponent) pair: sum = m * 2^e.
+// Merging (m1, e1) with (m2, e2): e = max(e1, e2), m = m1 * 2^{e1 - e} +
+// m2 * 2^{e2 - e}. Both scalings are by 2^{<= 0}, so the pair never overflows
+// whatever x is.
+//
+// Within a leaf the exponent is fixed up front instead of tracked per element
+// (which would cost a max and a rescale of the accumulator per vector): each
+// lane takes the largest exponent of its elements in the leaf, E = n(max x),
+// from a max pass over the leaf, which is in L1 by then; every term p * 2^n
+// then enters as p * 2^{n - E} with n - E <= 0, one scale and one add. n(x)
+// is monotonic in x, so no term exceeds its lane's 2^E and nothing overflows;
+// terms below 2^{E - 126} are flushed, far under the sum's rounding error
+// (the lane's largest term alone is >= 0.7 * 2^E).
 template <bool kScaled>
 struct TwoPassAcc {
   const RowParams* params;
@@ -302,22 +312,34 @@ struct TwoPassAcc {
     VF m;
     VF e;
   };
-  HWY_INLINE State Init(DF d) const {
-    return State{hn::Zero(d), hn::Set(d, kTwoPassInitExponent)};
-  }
-  HWY_INLINE State Combine(DF d, State a, VF p, VF n) const {
-    const VF e = hn::Max(a.e, n);
-    const VF m = hn::Add(MulByPow2Flush(d, a.m, hn::Sub(a.e, e)), MulByPow2Flush(d, p, hn::Sub(n, e)));
+  // acc += p * 2^{n - E} for the elements of one leaf, E fixed per lane.
+  struct LeafSum {
+    const RowParams* params;
+    VF exponent;
+    using State = VF;
+    HWY_INLINE State Init(DF d) const { return hn::Zero(d); }
+    HWY_INLINE VF Add(DF d, State& s, VF x) const {
+      const ExpPair pn = ExpParts<kScaled>(d, x, *params);
+      s = hn::Add(s, MulByPow2Flush(d, pn.p, hn::Sub(pn.n, exponent)));
+      return x;
+    }
+    HWY_INLINE State Merge(DF d, State a, State b) const {
+      (void)d;
+      return hn::Add(a, b);
+    }
+  };
+  HWY_INLINE State Merge(DF d, State a, State b) const {
+    const VF e = hn::Max(a.e, b.e);
+    const VF m = hn::Add(MulByPow2Flush(d, a.m, hn::Sub(a.e, e)), MulByPow2Flush(d, b.m, hn::Sub(b.e, e)));
     return State{m, e};
   }
-  HWY_INLINE VF Add(DF d, State& s, VF x) const {
-    const ExpPair pn = ExpParts<kScaled>(d, x, *params);
-    s = Combine(d, s, pn.p, pn.n);
-    return x;
-  }
-  HWY_INLINE State Merge(DF d, State a, State b) const { return Combine(d, a, b.m, b.e); }
   HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
-    return FoldBlock(d, *this, x, y, n);
+    (void)y;
+    // A NaN may vanish from the max (x86 maxps): it still reaches the sum,
+    // through its own p.
+    const VF exponent = ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, nullptr, n), *params).n;
+    const LeafSum leaf_sum{params, exponent};
+    return State{FoldBlock(d, leaf_sum, x, nullptr, n), exponent};
   }
 };
 
