@@ -211,10 +211,7 @@ softkern::StreamingStores g_streaming = softkern::StreamingStores::kAuto;
 // Same passes, same reads and writes as the algorithm, no exponentials; the
 // final pass streams where softkern's does.
 void RooflineTwinRow(Traffic traffic, const float* x, float* y, std::size_t n) {
-  const bool stream =
-      g_streaming == softkern::StreamingStores::kAlways ||
-      (g_streaming == softkern::StreamingStores::kAuto &&
-       n * sizeof(float) >= softkern::streaming_threshold_bytes());
+  const bool stream = softkern::streams_for(n, g_streaming);
   auto final_scale = stream ? TwinScaleStreaming : TwinScale;
   switch (traffic) {
     case Traffic::kTwoReadsOneWrite: {
@@ -231,7 +228,8 @@ void RooflineTwinRow(Traffic traffic, const float* x, float* y, std::size_t n) {
     case Traffic::kThreeReadsTwoWrites: {
       const float m = TwinMax(x, n);
       const float s = TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(m)));
-      final_scale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
+      // In place, like reload's final pass, which never streams (softmax-inl.hpp: MapRow).
+      TwinScale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
       break;
     }
   }

@@ -116,6 +116,24 @@ TEST(Dispatch, ForcingAnUnsupportedTargetFailsAndChangesNothing) {
   EXPECT_GT(refused, 0);
 }
 
+// StreamingStores::kAuto streams rows from streaming_threshold_bytes() on,
+// and only on targets whose vectors are whole cache lines.
+TEST(Dispatch, StreamingChoiceFollowsTheTarget) {
+  using softkern::StreamingStores;
+  const std::size_t threshold = softkern::streaming_threshold_bytes() / sizeof(float);
+  EXPECT_GT(threshold, 0u);
+  EXPECT_LE(softkern::streaming_threshold_bytes(), std::size_t{32} << 20);
+  for (Isa isa : supported_isa_list()) {
+    SCOPED_TRACE(softkern::isa_name(isa));
+    ScopedIsa scoped(isa);
+    EXPECT_TRUE(softkern::streams_for(1, StreamingStores::kAlways));
+    EXPECT_FALSE(softkern::streams_for(threshold * 4, StreamingStores::kNever));
+    EXPECT_FALSE(softkern::streams_for(threshold - 1, StreamingStores::kAuto));
+    const bool whole_lines = isa == Isa::kAvx512 || isa == Isa::kSve || isa == Isa::kSve2;
+    EXPECT_EQ(softkern::streams_for(threshold, StreamingStores::kAuto), whole_lines);
+  }
+}
+
 // Calls from several threads stay correct while another thread keeps forcing
 // and resetting targets: every call runs on some whole table, never a mix.
 TEST(Dispatch, ConcurrentCallsWhileTargetsSwitch) {

@@ -41,13 +41,19 @@ inline constexpr int kAlgorithmCount = 5;
 // "auto", "three_pass_recompute", "three_pass_reload", "two_pass", "online".
 const char* algorithm_name(Algorithm algorithm);
 
-// How the final pass writes y. Non-temporal (streaming) stores skip the read
-// of y's cache lines before they are written, which saves a third of the
-// traffic of a row too large for the cache, but leave y out of the cache.
+// How the final pass writes y when it is not in place. Non-temporal
+// (streaming) stores skip the read of y's cache lines before they are written
+// (a third of the final pass's traffic for a row that does not fit in cache)
+// and leave y out of the cache. In place (x == y) they save nothing, and the
+// final pass uses plain stores whatever this says.
 enum class StreamingStores : int {
-  kAuto = 0,  // stream when the row is at least streaming_threshold_bytes()
-  kNever,     // y stays in cache (you read it right after)
-  kAlways,
+  // Stream when the row is at least streaming_threshold_bytes() and the
+  // target's vectors are whole 64-byte cache lines (AVX-512, SVE-512): with
+  // 32-byte stores the write-combining buffers were measured to make AVX2
+  // slower, not faster (README, "Streaming stores").
+  kAuto = 0,
+  kNever,   // y stays in cache (you read it right after)
+  kAlways,  // stream on every target (with aligned-down head and tail stores)
 };
 
 struct SoftmaxOptions {
@@ -77,9 +83,15 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
 // The algorithm kAuto runs for a row of n elements on the active target.
 Algorithm auto_algorithm(std::size_t n);
 
-// Row size in bytes from which StreamingStores::kAuto streams: the size of
-// the last-level cache as the OS reports it (32 MiB if it does not).
+// Row size in bytes from which StreamingStores::kAuto streams: 32 MiB, or the
+// last-level cache if the OS reports a smaller one. (A larger reported LLC is
+// usually shared by many cores; a row of 32 MiB plus its output already
+// crowds what one core gets. Measured: README, "Streaming stores".)
 std::size_t streaming_threshold_bytes();
+
+// Whether a row of n elements, on the active target, gets streaming stores
+// under `choice` (the final pass of an out-of-place call).
+bool streams_for(std::size_t n, StreamingStores choice);
 
 namespace detail {
 // softkern's own exponential on the active target, y[i] = e^{x[i]}, exposed

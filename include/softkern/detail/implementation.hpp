@@ -21,6 +21,7 @@
 #define HWY_WANT_AVX3_DL
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cmath>
@@ -230,8 +231,7 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   params->sink = options.sink;
   const int streaming = static_cast<int>(options.streaming);
   if (streaming < 0 || streaming > 2) return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
-  params->stream = options.streaming == StreamingStores::kAlways ||
-                   (options.streaming == StreamingStores::kAuto && n >= streaming_threshold_bytes() / sizeof(float));
+  params->stream = streams_for(n, options.streaming);
   return Status::Ok();
 }
 
@@ -336,8 +336,21 @@ const char* algorithm_name(Algorithm algorithm) {
 }
 
 std::size_t streaming_threshold_bytes() {
-  static const std::size_t bytes = detail::CacheSizeOr(_SC_LEVEL3_CACHE_SIZE, std::size_t{32} << 20);
+  constexpr std::size_t k32MiB = std::size_t{32} << 20;
+  static const std::size_t bytes = std::min(k32MiB, detail::CacheSizeOr(_SC_LEVEL3_CACHE_SIZE, k32MiB));
   return bytes;
+}
+
+bool streams_for(std::size_t n, StreamingStores choice) {
+  switch (choice) {
+    case StreamingStores::kAlways: return true;
+    case StreamingStores::kNever: return false;
+    case StreamingStores::kAuto: break;
+  }
+  if (choice != StreamingStores::kAuto || n < streaming_threshold_bytes() / sizeof(float)) return false;
+  Status status;
+  const detail::KernelTable* table = detail::ActiveTable(&status);
+  return table != nullptr && table->vector_bytes >= 64;
 }
 
 Algorithm auto_algorithm(std::size_t n) {

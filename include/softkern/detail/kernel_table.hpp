@@ -27,12 +27,13 @@ struct RowParams {
   bool log = false;
   bool has_sink = false;
   float sink = 0.0f;
-  // Write y with non-temporal stores in the final pass.
+  // Write y with non-temporal stores in the final pass (out of place only).
   bool stream = false;
 };
 
 struct KernelTable {
   Isa isa;  // filled from HWY_TARGET inside the target's own namespace
+  std::size_t vector_bytes;  // bytes per vector (the lanes of the widest float vector)
   void (*softmax_row)(const float* x, float* y, std::size_t n, const RowParams& params);
   void (*exp_array)(const float* x, float* y, std::size_t n);
 };

@@ -129,13 +129,15 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const float* x
 // it writes (read-for-ownership), so streaming saves a third of the final
 // pass's traffic, and y does not evict x. Non-temporal stores need aligned
 // addresses, so the head up to y's first vector boundary goes through the
-// tail path.
+// tail path. In place (x == y, and always in the reload algorithm's final
+// pass) the lines of y were just read, so there is no read-for-ownership to
+// save and a non-temporal store would only evict them: plain stores then.
 template <class F>
 HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, bool stream, const F& f) {
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
   const auto y_address = reinterpret_cast<std::uintptr_t>(y);
-  if (stream && y_address % sizeof(float) == 0) {
+  if (stream && x != y && y_address % sizeof(float) == 0) {
     const std::size_t misaligned = (y_address / sizeof(float)) % N;
     const std::size_t head = HWY_MIN(n, (N - misaligned) % N);
     if (head != 0) StoreTail(d, f(LoadTail(d, x, head, -kInf)), y, head);
@@ -611,7 +613,8 @@ constexpr Isa TargetIsa() {
 #endif
 }
 
-inline const KernelTable kKernelTable = {TargetIsa(), &SoftmaxRow, &ExpArray};
+inline const KernelTable kKernelTable = {TargetIsa(), hn::MaxLanes(DF()) * sizeof(float), &SoftmaxRow,
+                                        &ExpArray};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail
