@@ -354,8 +354,17 @@ bool streams_for(std::size_t n, StreamingStores choice) {
 }
 
 Algorithm auto_algorithm(std::size_t n) {
-  return n * sizeof(float) <= detail::AutoReloadMaxBytes() ? Algorithm::kThreePassReload
-                                                           : Algorithm::kTwoPass;
+  // On vector targets reload wins while the row is in the per-core cache (it
+  // evaluates one exponential per element, two-pass two) and two-pass beyond
+  // (fewer bytes). The scalar target is compute-bound at every size, and its
+  // two-pass exponential (reduced in double) is the cheaper one: measured
+  // crossover between 4 Ki and 16 Ki elements (README, "Results").
+  Status status;
+  const detail::KernelTable* table = detail::ActiveTable(&status);
+  const std::size_t reload_max_bytes = table != nullptr && table->isa == Isa::kScalar
+                                           ? std::size_t{32} << 10
+                                           : detail::AutoReloadMaxBytes();
+  return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
 }
 
 Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
