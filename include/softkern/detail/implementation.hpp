@@ -33,6 +33,7 @@
 #include <hwy/detect_targets.h>
 
 #include "softkern/detail/cpu.hpp"
+#include "softkern/detail/fp_env.hpp"
 #include "softkern/detail/kernel_table.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
@@ -368,6 +369,8 @@ Algorithm auto_algorithm(std::size_t n) {
 }
 
 Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
+  // IEEE defaults for the whole call: 1/T below is rounded in them too.
+  const detail::ScopedDefaultFpEnv fp_env;
   detail::RowParams params;
   if (Status s = detail::MakeRowParams(options, n, &params); !s.ok()) return s;
   if (n == 0) return Status::Ok();
@@ -387,6 +390,7 @@ Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& op
 
 Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
                     std::size_t rows, std::size_t cols, const SoftmaxOptions& options) {
+  const detail::ScopedDefaultFpEnv fp_env;
   detail::RowParams params;
   if (Status s = detail::MakeRowParams(options, cols, &params); !s.ok()) return s;
   if (rows == 0 || cols == 0) return Status::Ok();
@@ -426,6 +430,7 @@ void exp_for_testing(const float* x, float* y, std::size_t n) {
   Status status;
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) table = GetDispatcher().best;
+  const ScopedDefaultFpEnv fp_env;
   table->exp_array(x, y, n);
 }
 }  // namespace detail
