@@ -7,14 +7,15 @@
 #      tests.
 # Prints each CTest summary line; exits non-zero on any failure or report.
 #
-#   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14]
+#   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14] [--only asan|tsan]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work="$repo/build-sanitizers" cxx=g++
+work="$repo/build-sanitizers" cxx=g++ only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --work) work=$2; shift 2 ;;
     --compiler) cxx=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test_sanitizers.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -23,6 +24,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 common=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOFTKERN_BUILD_BENCH=OFF
         -DSOFTKERN_BUILD_EXAMPLES=OFF)
 
+asan_line="skipped" tsan_line="skipped"
+if [[ "$only" != tsan ]]; then
 echo "== ASan + UBSan: whole suite ($cxx)"
 start=$SECONDS
 cmake -S "$repo" -B "$work/asan" "${common[@]}" \
@@ -33,16 +36,19 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir "$work/asan" -j"$jobs" --output-on-failure -LE exhaustive | tee "$work.asan.log"
 asan_line=$(grep -E '^[0-9]+% tests passed' "$work.asan.log" | tail -n1)
 echo "-- ASan + UBSan: ${asan_line} ($((SECONDS - start))s)"
+fi
 
+if [[ "$only" != asan ]]; then
 echo "== TSan: concurrency and dispatch tests ($cxx)"
 start=$SECONDS
 cmake -S "$repo" -B "$work/tsan" "${common[@]}" \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
   >"$work.tsan-configure.log" 2>&1 || { cat "$work.tsan-configure.log"; exit 1; }
-cmake --build "$work/tsan" -j"$jobs" --target test_concurrency test_dispatch
+cmake --build "$work/tsan" -j"$jobs" --target test_concurrency test_dispatch isa_env_probe
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$work/tsan" --output-on-failure -R '^(concurrency|dispatch)\.' | tee "$work.tsan.log"
 tsan_line=$(grep -E '^[0-9]+% tests passed' "$work.tsan.log" | tail -n1)
 echo "-- TSan: ${tsan_line} ($((SECONDS - start))s)"
+fi
 
 echo "sanitizers: ASan+UBSan ${asan_line}; TSan ${tsan_line}"
