@@ -10,6 +10,7 @@
 #ifndef SOFTKERN_SOFTKERN_HPP_
 #define SOFTKERN_SOFTKERN_HPP_
 
+#include "softkern/attention.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"

@@ -50,7 +50,7 @@
 // than taken from HWY_TARGETS, which depends on the compiler flags (with
 // -march=x86-64-v3, Highway 1.0.3 would otherwise pick SSSE3 as the baseline).
 
-#define SOFTKERN_KERNELS "softkern/detail/softmax-inl.hpp"
+#define SOFTKERN_KERNELS "softkern/detail/kernels-inl.hpp"
 
 #undef HWY_TARGET
 #define HWY_TARGET HWY_SCALAR
@@ -436,5 +436,7 @@ void exp_for_testing(const float* x, float* y, std::size_t n) {
 }  // namespace detail
 
 }  // namespace softkern
+
+#include "softkern/detail/attention_impl.hpp"
 
 #endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_

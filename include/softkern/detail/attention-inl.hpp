@@ -1,0 +1,727 @@
+// softkern/detail/attention-inl.hpp — attention kernels, per target.
+//
+// Re-included once per target, like softmax-inl.hpp (whose row helpers and
+// exponential it uses). One tiled loop serves decode and prefill and every
+// score function:
+//  - A *tile* is up to kTileRows query rows (query i, head h) that read the
+//    same KV head: the H/Hk heads of a GQA group, times as many consecutive
+//    queries as fit (prefill). Its scaled queries and output accumulators
+//    live in stack scratch, O(kTileRows * d) (FlashAttention-2 order: the
+//    outer loop runs over query tiles, the inner over key blocks, so memory
+//    never grows with L * n).
+//  - A *key block* is kBlockKeys keys. Its K and V rows are read once per
+//    tile (16-bit rows, and float rows whose length is not a whole number of
+//    vectors, are converted into zero-padded float rows first), the tile's
+//    scores are formed as dot products, invisible keys (causal, window, -inf
+//    mask) get a score of exactly -inf, and the block is folded into each
+//    row's state: online softmax (running max m, sum l, output o rescaled by
+//    e^{m_old - m_new}), sigmoid (a plain sum), or one of the softplus passes.
+//  - Keys whose weight is exactly 0 are skipped in the V accumulation, so an
+//    invisible key's V row is never read into the result (NaN included).
+
+#if defined(SOFTKERN_DETAIL_ATTENTION_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SOFTKERN_DETAIL_ATTENTION_INL_HPP_
+#undef SOFTKERN_DETAIL_ATTENTION_INL_HPP_
+#else
+#define SOFTKERN_DETAIL_ATTENTION_INL_HPP_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include <hwy/highway.h>
+
+#include "softkern/detail/attention_params.hpp"
+#include "softkern/detail/exp-inl.hpp"
+#include "softkern/detail/softmax-inl.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace softkern {
+namespace detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Query rows per tile: each K/V block is read once per tile, and the tile's
+// accumulators (kTileRows x d floats) stay in L1.
+constexpr std::size_t kTileRows = 8;
+// Keys per block: K and V of a block (2 x 32 x 256 floats at most) fit in L1
+// next to the tile.
+constexpr std::size_t kBlockKeys = 32;
+constexpr std::size_t kMaxLanesF = hn::MaxLanes(DF());
+// A row padded to a whole number of vectors.
+constexpr std::size_t kPaddedDim = kMaxHeadDim + kMaxLanesF;
+// A block's scores padded to a whole number of vectors (padding is -inf).
+constexpr std::size_t kScoreStride = kBlockKeys + kMaxLanesF;
+
+HWY_INLINE std::size_t RoundUpTo(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
+
+// ------------------------------------------------------------ conversions
+
+HWY_INLINE float ToFloat(float x) { return x; }
+HWY_INLINE float ToFloat(hwy::bfloat16_t x) {
+  std::uint16_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+HWY_INLINE float ToFloat(hwy::float16_t x) {
+  std::uint16_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1Fu;
+  const std::uint32_t mantissa = bits & 0x3FFu;
+  float f;
+  if (exponent == 0) {
+    f = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals, exact
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    u |= sign;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  }
+  const std::uint32_t u = exponent == 0x1F ? (sign | 0x7F800000u | (mantissa << 13))
+                                           : (sign | ((exponent + 112) << 23) | (mantissa << 13));
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+template <typename T>
+HWY_INLINE VF LoadAsFloat(DF df, const T* p) {
+  const hn::Rebind<T, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, p));
+}
+HWY_INLINE VF LoadAsFloat(DF df, const float* p) { return hn::LoadU(df, p); }
+
+// dst[0, dp) = src[0, d) as float, zero padded. 16-bit types through
+// PromoteTo, a vector at a time.
+template <typename T>
+HWY_INLINE void ConvertRow(DF df, const T* src, std::size_t d, std::size_t dp, float* dst) {
+  const std::size_t N = hn::Lanes(df);
+  std::size_t c = 0;
+  for (; c + N <= d; c += N) hn::StoreU(LoadAsFloat(df, src + c), df, dst + c);
+  for (; c < d; ++c) dst[c] = ToFloat(src[c]);
+  for (; c < dp; ++c) dst[c] = 0.0f;
+}
+
+HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  for (std::size_t line = 0; line < bytes; line += 64) {
+    hwy::Prefetch(reinterpret_cast<const float*>(a + line));
+  }
+}
+
+// Pointers to rows j0 .. j0 + count of KV head g of `base` (K or V) as float
+// rows of dp readable floats (zero beyond d): the rows themselves when they
+// are float32 and d is a whole number of vectors, else converted into buf.
+// Also prefetches the next block's rows (strided caches defeat the hardware
+// prefetcher's page-bound streams).
+template <typename T>
+HWY_INLINE void LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                          std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                          const float** rows) {
+  const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
+  const std::size_t d = p.head_dim;
+  const std::size_t next_end = HWY_MIN(p.keys, j0 + 2 * count);
+  for (std::size_t j = j0 + count; j < next_end; ++j) PrefetchRow(head + j * p.kv_row_stride, d * sizeof(T));
+  for (std::size_t j = 0; j < count; ++j) {
+    const T* src = head + (j0 + j) * p.kv_row_stride;
+    if (sizeof(T) == sizeof(float) && d == dp) {
+      rows[j] = reinterpret_cast<const float*>(src);
+    } else {
+      ConvertRow(df, src, d, dp, buf + j * kPaddedDim);
+      rows[j] = buf + j * kPaddedDim;
+    }
+  }
+}
+
+HWY_INLINE void LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                         std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                         const float** rows) {
+  switch (p.kv_type) {
+    case KvType::kBFloat16:
+      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows);
+    case KvType::kFloat16:
+      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows);
+    case KvType::kFloat32:
+    default:
+      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows);
+  }
+}
+
+// ------------------------------------------------------------ small math
+
+// Natural log for x > 0 (denormals included; 0 gives a large negative value,
+// callers guard it): x = 2^k m with m in [sqrt(1/2), sqrt(2)), log m =
+// 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...), s = (m - 1)/(m + 1), |s| <=
+// 0.172, so seven terms leave a truncation error below 2^-36.
+HWY_INLINE VF LogPositive(DF df, VF x) {
+  const hn::RebindToSigned<DF> di;
+  const auto tiny = hn::Lt(x, hn::Set(df, 0x1p-126f));
+  x = hn::IfThenElse(tiny, hn::Mul(x, hn::Set(df, 0x1p64f)), x);
+  const auto bits = hn::BitCast(di, x);
+  // 0x3F3504F3 is sqrt(1/2): k = floor(log2(x / sqrt(1/2))).
+  const auto k = hn::ShiftRight<23>(hn::Sub(bits, hn::Set(di, 0x3F3504F3)));
+  const VF m = hn::BitCast(df, hn::Sub(bits, hn::ShiftLeft<23>(k)));
+  const VF s = hn::Div(hn::Sub(m, hn::Set(df, 1.0f)), hn::Add(m, hn::Set(df, 1.0f)));
+  const VF s2 = hn::Mul(s, s);
+  VF poly = hn::MulAdd(s2, hn::Set(df, 1.0f / 13), hn::Set(df, 1.0f / 11));
+  poly = hn::MulAdd(poly, s2, hn::Set(df, 1.0f / 9));
+  poly = hn::MulAdd(poly, s2, hn::Set(df, 1.0f / 7));
+  poly = hn::MulAdd(poly, s2, hn::Set(df, 1.0f / 5));
+  poly = hn::MulAdd(poly, s2, hn::Set(df, 1.0f / 3));
+  poly = hn::MulAdd(poly, s2, hn::Set(df, 1.0f));
+  VF kf = hn::ConvertTo(df, k);
+  kf = hn::IfThenElse(tiny, hn::Sub(kf, hn::Set(df, 64.0f)), kf);
+  // k ln2 in two parts (k ln2_hi exact for |k| < 2^9).
+  const VF log_m = hn::Mul(hn::Add(s, s), poly);
+  return hn::MulAdd(kf, hn::Set(df, kLn2Hi), hn::MulAdd(kf, hn::Set(df, kLn2Lo), log_m));
+}
+
+// softplus(x) = max(x, 0) + log1p(e^{-|x|}); log1p(e) for e in [0, 1] as
+// log(1 + e) * e / ((1 + e) - 1), which cancels the rounding of 1 + e
+// (Goldberg), and e itself when 1 + e rounds to 1. -inf gives exactly 0.
+HWY_INLINE VF Softplus(DF df, VF x) {
+  const VF e = Exp(df, hn::Neg(hn::Abs(x)));
+  const VF one = hn::Set(df, 1.0f);
+  const VF u = hn::Add(one, e);
+  const VF um1 = hn::Sub(u, one);
+  const VF log1p = hn::IfThenElse(hn::Eq(um1, hn::Zero(df)), e,
+                                  hn::Div(hn::Mul(LogPositive(df, u), e), hn::IfThenElse(hn::Eq(um1, hn::Zero(df)), one, um1)));
+  return hn::Add(MaxKeepNaN(df, x, 0.0f), log1p);
+}
+
+// sigmoid(x) = 1 / (1 + e^{-x}), from e = e^{-|x|} <= 1 so nothing
+// overflows: 1/(1 + e) for x >= 0, e/(1 + e) below. -inf gives exactly 0.
+HWY_INLINE VF Sigmoid(DF df, VF x) {
+  const VF e = Exp(df, hn::Neg(hn::Abs(x)));
+  const VF inv = hn::Div(hn::Set(df, 1.0f), hn::Add(hn::Set(df, 1.0f), e));
+  return hn::IfThenElse(hn::Ge(x, hn::Zero(df)), inv, hn::Mul(e, inv));
+}
+
+// ------------------------------------------------------------ tiles
+
+struct TileRow {
+  std::size_t query;   // i
+  std::size_t head;    // h
+  std::uint64_t position;
+  std::size_t begin, end;  // keys [begin, end) pass the causal and window tests
+  // Softmax: running max, sum; softplus: per-pass statistics.
+  float m;
+  double l;
+  double a_sum;   // softplus: sum_j a_ij
+  float t_scale;  // softplus: N_i / (sum_j a_ij + 1e-8)
+  float t_max;    // softplus: max_j r_ij before the power
+  bool nan_sink;
+};
+
+struct Scratch {
+  HWY_ALIGN float q[kTileRows][kPaddedDim];
+  HWY_ALIGN float o[kTileRows][kPaddedDim];
+  HWY_ALIGN float kbuf[kBlockKeys * kPaddedDim];
+  HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
+  HWY_ALIGN float s[kTileRows][kScoreStride];
+  float k_inv_norm[kBlockKeys];
+  const float* krow[kBlockKeys];
+  const float* vrow[kBlockKeys];
+};
+
+struct Tile {
+  std::size_t rows = 0;
+  std::size_t kv_head = 0;
+  TileRow row[kTileRows];
+};
+
+// Keys [begin, end) a query at `position` may see by the causal and window
+// tests alone.
+HWY_INLINE void VisibleKeys(const AttentionParams& p, std::uint64_t position, std::size_t* begin,
+                            std::size_t* end) {
+  std::uint64_t lo = 0;  // first visible key position
+  if (p.window != 0 && position >= p.window) lo = position - p.window + 1;
+  std::uint64_t hi = p.causal ? position + 1 : std::numeric_limits<std::uint64_t>::max();  // past the last
+  const std::uint64_t k0 = p.key_start, n = p.keys;
+  *begin = static_cast<std::size_t>(lo > k0 ? HWY_MIN(n, lo - k0) : 0);
+  *end = static_cast<std::size_t>(hi > k0 ? HWY_MIN(n, hi - k0) : 0);
+  if (*end < *begin) *end = *begin;
+}
+
+HWY_INLINE const float* MaskRow(const AttentionParams& p, const TileRow& r) {
+  return p.mask == nullptr ? nullptr : p.mask + r.query * p.mask_row_stride + r.head * p.mask_head_stride;
+}
+
+// Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
+// q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
+// invisible keys and in the padding up to a whole vector.
+HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
+                           std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t padded = RoundUpTo(count, N);
+  // Dot products, four rows at a time so each K vector is loaded once per
+  // four rows; the rows of a tile see overlapping key ranges, so the union
+  // is computed and the rest masked below.
+  std::size_t jb = count, je = 0;
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const std::size_t b = tile.row[r].begin > j0 ? tile.row[r].begin - j0 : 0;
+    const std::size_t e = tile.row[r].end > j0 ? HWY_MIN(count, tile.row[r].end - j0) : 0;
+    if (b < e) {
+      jb = HWY_MIN(jb, b);
+      je = HWY_MAX(je, e);
+    }
+  }
+  for (std::size_t r0 = 0; r0 < tile.rows; r0 += 4) {
+    const std::size_t r1 = HWY_MIN(r0 + 1, tile.rows - 1), r2 = HWY_MIN(r0 + 2, tile.rows - 1),
+                      r3 = HWY_MIN(r0 + 3, tile.rows - 1);
+    const float* q0 = sc.q[r0];
+    const float* q1 = sc.q[r1];
+    const float* q2 = sc.q[r2];
+    const float* q3 = sc.q[r3];
+    for (std::size_t j = jb; j < je; ++j) {
+      const float* k = sc.krow[j];
+      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (std::size_t c = 0; c < dp; c += N) {
+        const VF kv = hn::LoadU(df, k + c);
+        a0 = hn::MulAdd(hn::Load(df, q0 + c), kv, a0);
+        a1 = hn::MulAdd(hn::Load(df, q1 + c), kv, a1);
+        a2 = hn::MulAdd(hn::Load(df, q2 + c), kv, a2);
+        a3 = hn::MulAdd(hn::Load(df, q3 + c), kv, a3);
+      }
+      sc.s[r0][j] = hn::GetLane(hn::SumOfLanes(df, a0));
+      if (r0 + 1 < tile.rows) sc.s[r1][j] = hn::GetLane(hn::SumOfLanes(df, a1));
+      if (r0 + 2 < tile.rows) sc.s[r2][j] = hn::GetLane(hn::SumOfLanes(df, a2));
+      if (r0 + 3 < tile.rows) sc.s[r3][j] = hn::GetLane(hn::SumOfLanes(df, a3));
+    }
+  }
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const TileRow& row = tile.row[r];
+    float* s = sc.s[r];
+    const std::size_t b = row.begin > j0 ? HWY_MIN(count, row.begin - j0) : 0;
+    const std::size_t e = row.end > j0 ? HWY_MIN(count, row.end - j0) : 0;
+    for (std::size_t j = 0; j < b; ++j) s[j] = -kInf;
+    for (std::size_t j = HWY_MAX(b, e); j < padded; ++j) s[j] = -kInf;
+    if (k_normalised) {
+      for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
+    }
+    if (const float* mask = MaskRow(p, row)) {
+      for (std::size_t j = b; j < e; ++j) {
+        const float mv = mask[j0 + j];
+        s[j] = mv == -kInf ? -kInf : s[j] + mv * p.mask_scale;
+      }
+    }
+  }
+}
+
+// o_r = o_r * alpha + sum_j p_j v_j over keys [b, e) of the block, skipping
+// zero weights (invisible keys: their V is never read into the result).
+HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const float* const* vrow,
+                            std::size_t b, std::size_t e, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  const VF va = hn::Set(df, alpha);
+  std::size_t c = 0;
+  for (; c + 4 * N <= dp; c += 4 * N) {
+    VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + N), a2 = hn::Load(df, o + c + 2 * N),
+       a3 = hn::Load(df, o + c + 3 * N);
+    if (alpha != 1.0f) {
+      a0 = hn::Mul(a0, va);
+      a1 = hn::Mul(a1, va);
+      a2 = hn::Mul(a2, va);
+      a3 = hn::Mul(a3, va);
+    }
+    for (std::size_t j = b; j < e; ++j) {
+      if (pw[j] == 0.0f) continue;
+      const VF w = hn::Set(df, pw[j]);
+      const float* v = vrow[j] + c;
+      a0 = hn::MulAdd(w, hn::LoadU(df, v), a0);
+      a1 = hn::MulAdd(w, hn::LoadU(df, v + N), a1);
+      a2 = hn::MulAdd(w, hn::LoadU(df, v + 2 * N), a2);
+      a3 = hn::MulAdd(w, hn::LoadU(df, v + 3 * N), a3);
+    }
+    hn::Store(a0, df, o + c);
+    hn::Store(a1, df, o + c + N);
+    hn::Store(a2, df, o + c + 2 * N);
+    hn::Store(a3, df, o + c + 3 * N);
+  }
+  for (; c < dp; c += N) {
+    VF a0 = hn::Load(df, o + c);
+    if (alpha != 1.0f) a0 = hn::Mul(a0, va);
+    for (std::size_t j = b; j < e; ++j) {
+      if (pw[j] == 0.0f) continue;
+      a0 = hn::MulAdd(hn::Set(df, pw[j]), hn::LoadU(df, vrow[j] + c), a0);
+    }
+    hn::Store(a0, df, o + c);
+  }
+}
+
+HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
+  const std::size_t N = hn::Lanes(df);
+  VF m = hn::Set(df, -kInf);
+  for (std::size_t j = 0; j < padded; j += N) m = hn::Max(m, hn::Load(df, s + j));
+  return hn::GetLane(hn::MaxOfLanes(df, m));
+}
+
+// Loads the tile's queries into scratch: q * factor, zero padded to dp.
+HWY_INLINE void LoadQueries(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
+                            std::size_t dp, const float* factor) {
+  const std::size_t d = p.head_dim;
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const float* q = p.q + tile.row[r].query * p.q_row_stride + tile.row[r].head * p.q_head_stride;
+    for (std::size_t c = 0; c < d; ++c) sc.q[r][c] = q[c] * factor[r];
+    for (std::size_t c = d; c < dp; ++c) sc.q[r][c] = 0.0f;
+    for (std::size_t c = 0; c < dp; ++c) sc.o[r][c] = 0.0f;
+  }
+}
+
+// The key blocks any row of the tile may see: [first, last).
+HWY_INLINE void TileKeyRange(const Tile& tile, std::size_t* first, std::size_t* last) {
+  std::size_t b = std::numeric_limits<std::size_t>::max(), e = 0;
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    if (tile.row[r].begin < tile.row[r].end) {
+      b = HWY_MIN(b, tile.row[r].begin);
+      e = HWY_MAX(e, tile.row[r].end);
+    }
+  }
+  // Blocks start at multiples of kBlockKeys (key indices), whatever the
+  // tile: a query row then folds the same blocks in the same order in
+  // decode and in prefill, and gets the same bits.
+  *first = b < e ? b - b % kBlockKeys : 0;
+  *last = b < e ? e : 0;
+}
+
+HWY_INLINE void WriteRow(const AttentionParams& p, const TileRow& row, const float* o, float mul) {
+  float* dst = p.o + row.query * p.o_row_stride + row.head * p.o_head_stride;
+  for (std::size_t c = 0; c < p.head_dim; ++c) dst[c] = o[c] * mul;
+}
+
+HWY_INLINE void WriteNaNRow(const AttentionParams& p, const TileRow& row) {
+  float* dst = p.o + row.query * p.o_row_stride + row.head * p.o_head_stride;
+  for (std::size_t c = 0; c < p.head_dim; ++c) dst[c] = kNaN;
+}
+
+// ------------------------------------------------------------ score functions
+
+// Online softmax over the tile: one pass over the keys.
+HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch& sc, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  float factor[kTileRows];
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    TileRow& row = tile.row[r];
+    factor[r] = p.q_scale;
+    row.nan_sink = false;
+    row.m = -kInf;
+    row.l = 0.0;
+    if (p.sinks != nullptr) {
+      const float sink = p.sinks[row.head];
+      if (std::isnan(sink)) {
+        row.nan_sink = true;
+      } else if (sink != -kInf) {
+        // The online state starts at the sink: m = S/T, l = e^0 = 1.
+        row.m = sink * p.mask_scale;
+        row.l = 1.0;
+      }
+    }
+  }
+  LoadQueries(df, p, tile, sc, dp, factor);
+  std::size_t first, last;
+  TileKeyRange(tile, &first, &last);
+  for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
+    const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
+    const std::size_t padded = RoundUpTo(count, N);
+    LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow);
+    ScoreBlock(df, p, tile, sc, j0, count, dp, false);
+    LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow);
+    for (std::size_t r = 0; r < tile.rows; ++r) {
+      TileRow& row = tile.row[r];
+      float* s = sc.s[r];
+      const float block_max = RowMaxOf(df, s, padded);
+      if (block_max == -kInf) continue;  // nothing visible in this block
+      float m_new = row.m;
+      if (!(block_max <= m_new)) m_new = block_max;  // a NaN score too
+      // e^{m_old - m_new}; 1 when the max did not move (both -inf included).
+      const float alpha = row.m == m_new ? 1.0f : static_cast<float>(std::exp(static_cast<double>(row.m) - m_new));
+      const VF vmax = hn::Set(df, m_new);
+      VF sum = hn::Zero(df);
+      for (std::size_t j = 0; j < padded; j += N) {
+        const VF e = Exp(df, hn::Sub(hn::Load(df, s + j), vmax));
+        sum = hn::Add(sum, e);
+        hn::Store(e, df, s + j);
+      }
+      row.l = row.l * alpha + hn::GetLane(hn::SumOfLanes(df, sum));
+      row.m = m_new;
+      AccumulateV(df, sc.o[r], alpha, s, sc.vrow, 0, count, dp);
+    }
+  }
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const TileRow& row = tile.row[r];
+    if (row.nan_sink || std::isnan(row.l)) {
+      WriteNaNRow(p, row);
+      if (p.lse != nullptr) p.lse[row.query * p.lse_row_stride + row.head] = kNaN;
+      continue;
+    }
+    // l == 0: no visible key and no sink, the output is 0 (not 0/0).
+    WriteRow(p, row, sc.o[r], row.l > 0.0 ? static_cast<float>(1.0 / row.l) : 0.0f);
+    if (p.lse != nullptr) {
+      p.lse[row.query * p.lse_row_stride + row.head] =
+          row.l > 0.0 ? static_cast<float>(static_cast<double>(row.m) + std::log(row.l)) : -kInf;
+    }
+  }
+}
+
+// FlashSigmoid: o = sum_j sigmoid(s_j + b) v_j; invisible keys have s = -inf
+// and weight exactly 0, and are skipped.
+HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch& sc, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  float factor[kTileRows];
+  for (std::size_t r = 0; r < tile.rows; ++r) factor[r] = p.q_scale;
+  LoadQueries(df, p, tile, sc, dp, factor);
+  std::size_t first, last;
+  TileKeyRange(tile, &first, &last);
+  const VF bias = hn::Set(df, p.sigmoid_bias);
+  for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
+    const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
+    const std::size_t padded = RoundUpTo(count, N);
+    LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow);
+    ScoreBlock(df, p, tile, sc, j0, count, dp, false);
+    LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow);
+    for (std::size_t r = 0; r < tile.rows; ++r) {
+      float* s = sc.s[r];
+      for (std::size_t j = 0; j < padded; j += N) {
+        hn::Store(Sigmoid(df, hn::Add(hn::Load(df, s + j), bias)), df, s + j);
+      }
+      AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, 0, count, dp);
+    }
+  }
+  for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], 1.0f);
+}
+
+// Softplus attention with re-weighting (LSSA/LSSAR, Gao et al. 2025), the
+// formulas of attention.hpp: three passes over K (sum of a, max of r, the
+// weights) and one over V. Invisible keys have score -inf: a = softplus(-inf)
+// = 0 and they are forced to r = 0.
+HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratch& sc, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t d = p.head_dim;
+  float factor[kTileRows];
+  double visible[kTileRows];
+  const double log_d = std::log(static_cast<double>(d));
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    TileRow& row = tile.row[r];
+    // N_i: the visible keys, mask included.
+    std::size_t count = row.end - row.begin;
+    if (const float* mask = MaskRow(p, row)) {
+      for (std::size_t j = row.begin; j < row.end; ++j) count -= mask[j] == -kInf;
+    }
+    visible[r] = static_cast<double>(count);
+    const float* q = p.q + row.query * p.q_row_stride + row.head * p.q_head_stride;
+    double norm2 = 0.0;
+    for (std::size_t c = 0; c < d; ++c) norm2 += static_cast<double>(q[c]) * q[c];
+    const double norm = std::fmax(std::sqrt(norm2), 1e-12);
+    // q^ scaled by ln d * ln N_i; the K side divides by |k_j|.
+    factor[r] = count > 0 ? static_cast<float>(log_d * std::log(visible[r]) / norm) : 0.0f;
+    row.a_sum = 0.0;
+    row.t_max = 0.0f;
+    row.l = 0.0;
+  }
+  LoadQueries(df, p, tile, sc, dp, factor);
+  std::size_t first, last;
+  TileKeyRange(tile, &first, &last);
+  const VF zero = hn::Zero(df);
+  const VF offset = hn::Set(df, p.softplus_offset);
+  const VF power = hn::Set(df, p.softplus_power);
+  for (int pass = 0; pass < 3; ++pass) {
+    if (pass == 1) {
+      for (std::size_t r = 0; r < tile.rows; ++r) {
+        tile.row[r].t_scale = static_cast<float>(visible[r] / (tile.row[r].a_sum + 1e-8));
+      }
+    }
+    for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
+      const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
+      const std::size_t padded = RoundUpTo(count, N);
+      LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow);
+      for (std::size_t j = 0; j < count; ++j) {
+        double norm2 = 0.0;
+        for (std::size_t c = 0; c < d; ++c) norm2 += static_cast<double>(sc.krow[j][c]) * sc.krow[j][c];
+        sc.k_inv_norm[j] = static_cast<float>(1.0 / std::fmax(std::sqrt(norm2), 1e-12));
+      }
+      ScoreBlock(df, p, tile, sc, j0, count, dp, true);
+      if (pass == 2) LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow);
+      for (std::size_t r = 0; r < tile.rows; ++r) {
+        TileRow& row = tile.row[r];
+        if (visible[r] == 0.0) continue;
+        float* s = sc.s[r];
+        const VF t_scale = hn::Set(df, row.t_scale);
+        VF acc = zero;
+        for (std::size_t j = 0; j < padded; j += N) {
+          const VF x = hn::Load(df, s + j);
+          const auto hidden = hn::Eq(x, hn::Set(df, -kInf));
+          const VF a = Softplus(df, x);
+          if (pass == 0) {
+            acc = hn::Add(acc, a);
+            continue;
+          }
+          // r = ReLU(A N - O) before the power; 0 for invisible keys.
+          const VF t = hn::IfThenZeroElse(hidden, MaxKeepNaN(df, hn::MulSub(a, t_scale, offset), 0.0f));
+          if (pass == 1) {
+            acc = hn::IfThenElse(hn::Gt(t, acc), t, acc);
+            hn::Store(t, df, s + j);
+            continue;
+          }
+          // (r / r_max)^p = e^{p log(r / r_max)}, exactly 0 for r = 0.
+          const VF ratio = hn::Mul(t, hn::Set(df, 1.0f / row.t_max));
+          const VF w = hn::IfThenZeroElse(hn::Eq(t, zero),
+                                          Exp(df, hn::Mul(power, LogPositive(df, ratio))));
+          acc = hn::Add(acc, w);
+          hn::Store(w, df, s + j);
+        }
+        if (pass == 0) {
+          row.a_sum += hn::GetLane(hn::SumOfLanes(df, acc));
+        } else if (pass == 1) {
+          float m = hn::GetLane(hn::MaxOfLanes(df, acc));
+          for (std::size_t j = 0; j < count; ++j) {
+            if (std::isnan(s[j])) m = kNaN;
+          }
+          if (!(m <= row.t_max)) row.t_max = m;
+          if (std::isnan(row.a_sum)) row.t_max = kNaN;
+        } else {
+          row.l += hn::GetLane(hn::SumOfLanes(df, acc));
+          AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, 0, count, dp);
+        }
+      }
+    }
+    if (pass == 1) {
+      // With every r = 0 the weights are 0 / (0 + 1e-8) = 0: skip pass 3.
+      bool any = false;
+      for (std::size_t r = 0; r < tile.rows; ++r) any |= !(tile.row[r].t_max == 0.0f);
+      if (!any) break;
+    }
+  }
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const TileRow& row = tile.row[r];
+    if (std::isnan(row.t_max) || std::isnan(row.l)) {
+      WriteNaNRow(p, row);
+      continue;
+    }
+    if (visible[r] == 0.0 || row.t_max == 0.0f) {
+      WriteRow(p, row, sc.o[r], 0.0f);
+      continue;
+    }
+    // W = (r/r_max)^p / (sum (r/r_max)^p + 1e-8 / r_max^p).
+    const double eps = std::exp(std::log(1e-8) - p.softplus_power * std::log(static_cast<double>(row.t_max)));
+    WriteRow(p, row, sc.o[r], static_cast<float>(1.0 / (row.l + eps)));
+  }
+}
+
+// Tiles: for each KV head, groups of up to kTileRows (query, head) rows that
+// read it, queries outer so a tile's rows are neighbours in position.
+HWY_NOINLINE void Attention(const AttentionParams& p) {
+  const DF df;
+  const std::size_t dp = RoundUpTo(p.head_dim, hn::Lanes(df));
+  const std::size_t group = p.heads / p.kv_heads;
+  const std::size_t heads_per_tile = HWY_MIN(group, kTileRows);
+  const std::size_t queries_per_tile = HWY_MAX(std::size_t{1}, kTileRows / group);
+  const std::uint64_t query_start = p.query_start;
+  Scratch sc;
+  Tile tile;
+  for (std::size_t g = 0; g < p.kv_heads; ++g) {
+    for (std::size_t i0 = 0; i0 < p.queries; i0 += queries_per_tile) {
+      const std::size_t i1 = HWY_MIN(p.queries, i0 + queries_per_tile);
+      for (std::size_t h0 = g * group; h0 < (g + 1) * group; h0 += heads_per_tile) {
+        const std::size_t h1 = HWY_MIN((g + 1) * group, h0 + heads_per_tile);
+        tile.rows = 0;
+        tile.kv_head = g;
+        for (std::size_t i = i0; i < i1; ++i) {
+          for (std::size_t h = h0; h < h1; ++h) {
+            TileRow& row = tile.row[tile.rows++];
+            row.query = i;
+            row.head = h;
+            row.position = query_start + i;
+            VisibleKeys(p, row.position, &row.begin, &row.end);
+          }
+        }
+        switch (p.score) {
+          case ScoreFunction::kSigmoid:
+            SigmoidTile(df, p, tile, sc, dp);
+            break;
+          case ScoreFunction::kSoftplus:
+            SoftplusTile(df, p, tile, sc, dp);
+            break;
+          case ScoreFunction::kSoftmax:
+          default:
+            SoftmaxTile(df, p, tile, sc, dp);
+            break;
+        }
+      }
+    }
+  }
+}
+
+// Split-KV merge (see attention_merge in attention.hpp), in double per row.
+HWY_NOINLINE void AttentionMerge(const MergeParams& p) {
+  const DF df;
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t d = p.head_dim;
+  HWY_ALIGN float acc[kPaddedDim];
+  HWY_ALIGN float part[kPaddedDim];
+  const std::size_t dp = RoundUpTo(d, N);
+  for (std::size_t r = 0; r < p.rows; ++r) {
+    for (std::size_t c = 0; c < dp; ++c) acc[c] = 0.0f;
+    double denominator = 1.0;
+    bool nan = false;
+    double max = -HUGE_VAL;
+    if (p.score == ScoreFunction::kSoftmax) {
+      double sink = -HUGE_VAL;
+      if (p.sinks != nullptr) {
+        const float s = p.sinks[r % p.heads];
+        nan |= std::isnan(s);
+        if (s != -kInf) sink = static_cast<double>(s) * p.inv_temperature;
+      }
+      max = sink;
+      for (std::size_t c = 0; c < p.splits; ++c) {
+        const float l = p.lse_parts[c * p.rows + r];
+        nan |= std::isnan(l);
+        if (l > max) max = l;
+      }
+      denominator = max == -HUGE_VAL || std::isnan(max) ? 0.0 : std::exp(sink - max);
+    }
+    for (std::size_t c = 0; c < p.splits; ++c) {
+      double w = 1.0;
+      if (p.score == ScoreFunction::kSoftmax) {
+        const float l = p.lse_parts[c * p.rows + r];
+        if (l == -kInf || max == -HUGE_VAL) continue;  // an empty partial
+        w = std::exp(static_cast<double>(l) - max);
+        denominator += w;
+      }
+      const float* src = p.o_parts + (c * p.rows + r) * d;
+      std::memcpy(part, src, d * sizeof(float));
+      for (std::size_t x = d; x < dp; ++x) part[x] = 0.0f;
+      const VF vw = hn::Set(df, static_cast<float>(w));
+      for (std::size_t x = 0; x < dp; x += N) {
+        hn::Store(hn::MulAdd(vw, hn::Load(df, part + x), hn::Load(df, acc + x)), df, acc + x);
+      }
+    }
+    float* dst = p.o + r * d;
+    if (nan) {
+      for (std::size_t x = 0; x < d; ++x) dst[x] = kNaN;
+      if (p.lse != nullptr) p.lse[r] = kNaN;
+      continue;
+    }
+    const float mul = p.score == ScoreFunction::kSoftmax
+                          ? (denominator > 0.0 ? static_cast<float>(1.0 / denominator) : 0.0f)
+                          : 1.0f;
+    for (std::size_t x = 0; x < d; ++x) dst[x] = acc[x] * mul;
+    if (p.lse != nullptr) {
+      p.lse[r] = denominator > 0.0 ? static_cast<float>(max + std::log(denominator)) : -kInf;
+    }
+  }
+}
+
+inline const AttentionTable kAttentionTable = {TargetIsa(), &Attention, &AttentionMerge};
+
+}  // namespace HWY_NAMESPACE
+}  // namespace detail
+}  // namespace softkern
+HWY_AFTER_NAMESPACE();
+
+#endif  // toggle guard

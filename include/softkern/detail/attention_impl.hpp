@@ -1,0 +1,366 @@
+// softkern/detail/attention_impl.hpp — argument checks and public functions
+// of attention.hpp. Included at the end of implementation.hpp (after the
+// per-target expansion, whose SOFTKERN_HAVE_* macros it reads); every check
+// runs before any kernel, so a rejected call writes nothing.
+#ifndef SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_
+#define SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "softkern/attention.hpp"
+#include "softkern/detail/attention_params.hpp"
+
+namespace softkern {
+namespace detail {
+namespace {
+
+const AttentionTable* AttentionTableFor(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return &N_SCALAR::kAttentionTable;
+#ifdef SOFTKERN_HAVE_AVX2
+    case Isa::kAvx2:
+      return &N_AVX2::kAttentionTable;
+#endif
+#ifdef SOFTKERN_HAVE_AVX512
+    case Isa::kAvx512:
+      return &N_AVX3::kAttentionTable;
+#endif
+#ifdef SOFTKERN_HAVE_NEON
+    case Isa::kNeon:
+      return &N_NEON::kAttentionTable;
+#endif
+#ifdef SOFTKERN_HAVE_SVE
+    case Isa::kSve:
+      return &N_SVE::kAttentionTable;
+#endif
+#ifdef SOFTKERN_HAVE_SVE2
+    case Isa::kSve2:
+      return &N_SVE2::kAttentionTable;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+// The attention table of the target calls run on (forced, SOFTKERN_ISA or
+// best), or null with *status set.
+const AttentionTable* ActiveAttentionTable(Status* status) {
+  const KernelTable* table = ActiveTable(status);
+  if (table == nullptr) return nullptr;
+  const AttentionTable* attention = AttentionTableFor(table->isa);
+  if (attention == nullptr) *status = Status(StatusCode::kUnsupportedIsa, "attention: no kernels for the active target");
+  return attention;
+}
+
+std::size_t KvTypeSize(KvType type) { return type == KvType::kFloat32 ? 4 : 2; }
+
+// A strided tensor: `rank` outer dimensions (size, stride) around a
+// contiguous inner run of `inner` elements of `element_size` bytes.
+struct Extent {
+  std::uintptr_t begin = 0, end = 0;  // bytes [begin, end); empty if begin == end
+};
+
+// Computes the byte extent; false if it overflows PTRDIFF_MAX bytes.
+bool TensorExtent(const void* base, const std::size_t* sizes, const std::size_t* strides, int rank,
+                  std::size_t inner, std::size_t element_size, Extent* out) {
+  std::size_t last = inner - 1;  // offset of the last element, in elements
+  for (int i = 0; i < rank; ++i) {
+    if (sizes[i] == 0) {
+      *out = Extent{};
+      return true;
+    }
+    std::size_t step;
+    if (__builtin_mul_overflow(sizes[i] - 1, strides[i], &step) || __builtin_add_overflow(last, step, &last)) {
+      return false;
+    }
+  }
+  std::size_t bytes;
+  if (__builtin_add_overflow(last, std::size_t{1}, &bytes) || __builtin_mul_overflow(bytes, element_size, &bytes) ||
+      bytes > static_cast<std::size_t>(PTRDIFF_MAX)) {
+    return false;
+  }
+  const auto b = reinterpret_cast<std::uintptr_t>(base);
+  if (b > std::numeric_limits<std::uintptr_t>::max() - bytes) return false;
+  *out = Extent{b, b + bytes};
+  return true;
+}
+
+bool Overlaps(const Extent& a, const Extent& b) {
+  return a.begin != a.end && b.begin != b.end && a.begin < b.end && b.begin < a.end;
+}
+
+// True if no two elements of the strided tensor share an address: with the
+// outer dimensions of size > 1 sorted by stride, each stride is at least the
+// extent of everything nested inside it.
+bool DistinctElements(const std::size_t* sizes, const std::size_t* strides, int rank, std::size_t inner) {
+  std::size_t s[4], t[4];
+  int k = 0;
+  for (int i = 0; i < rank; ++i) {
+    if (sizes[i] > 1) {
+      s[k] = sizes[i];
+      t[k] = strides[i];
+      ++k;
+    }
+  }
+  for (int i = 1; i < k; ++i) {  // insertion sort by stride
+    for (int j = i; j > 0 && t[j] < t[j - 1]; --j) {
+      std::swap(t[j], t[j - 1]);
+      std::swap(s[j], s[j - 1]);
+    }
+  }
+  std::size_t extent = inner;
+  for (int i = 0; i < k; ++i) {
+    if (t[i] < extent) return false;
+    extent = t[i] * (s[i] - 1) + extent;  // no overflow: TensorExtent checked it
+  }
+  return true;
+}
+
+Status CheckScoreOptions(const AttentionOptions& o, std::size_t head_dim, float* q_scale, float* mask_scale) {
+  const int score = static_cast<int>(o.score);
+  if (score < 0 || score > 2) return Status(StatusCode::kBadArgument, "attention: unknown ScoreFunction");
+  if (!std::isfinite(o.scale)) return Status(StatusCode::kBadArgument, "attention: scale must be finite (0 means 1/sqrt(d))");
+  const double scale = o.scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : o.scale;
+  if (o.score == ScoreFunction::kSoftmax) {
+    const float t = o.temperature;
+    if (!(t > 0.0f) || !std::isfinite(t)) {
+      return Status(StatusCode::kBadTemperature, "attention: temperature must be finite and > 0");
+    }
+    const double inv_t = 1.0 / static_cast<double>(t);
+    if (!(inv_t <= std::numeric_limits<float>::max())) {
+      return Status(StatusCode::kBadTemperature, "attention: temperature must be at least 1/FLT_MAX");
+    }
+    *q_scale = static_cast<float>(scale * inv_t);
+    *mask_scale = static_cast<float>(inv_t);
+    if (!std::isfinite(*q_scale)) return Status(StatusCode::kBadArgument, "attention: scale / temperature overflows a float");
+  } else {
+    if (o.temperature != 1.0f) {
+      return Status(StatusCode::kBadTemperature, "attention: temperature applies to softmax only (must be 1)");
+    }
+    if (o.sinks != nullptr) return Status(StatusCode::kBadArgument, "attention: sinks apply to softmax only");
+    *q_scale = static_cast<float>(scale);
+    *mask_scale = 1.0f;
+  }
+  if (o.score == ScoreFunction::kSigmoid && !std::isfinite(o.sigmoid_bias)) {
+    return Status(StatusCode::kBadArgument, "attention: sigmoid_bias must be finite");
+  }
+  if (o.score == ScoreFunction::kSoftplus) {
+    if (!(o.softplus_power > 0.0f) || !std::isfinite(o.softplus_power)) {
+      return Status(StatusCode::kBadArgument, "attention: softplus_power must be finite and > 0");
+    }
+    if (!std::isfinite(o.softplus_offset)) return Status(StatusCode::kBadArgument, "attention: softplus_offset must be finite");
+  }
+  return Status::Ok();
+}
+
+// Validates the tensors (shared by attention and linear_attention) and fills
+// the shape, tensor and position fields of *p.
+Status MakeTensorParams(const AttentionTensors& t, const char* who, AttentionParams* p) {
+  (void)who;
+  if (t.heads == 0 || t.kv_heads == 0) return Status(StatusCode::kBadArgument, "attention: heads and kv_heads must be >= 1");
+  if (t.heads % t.kv_heads != 0) return Status(StatusCode::kBadArgument, "attention: heads must be a multiple of kv_heads");
+  if (t.head_dim == 0 || t.head_dim > kMaxHeadDim) {
+    return Status(StatusCode::kBadArgument, "attention: head_dim must be in [1, kMaxHeadDim = 256]");
+  }
+  const int type = static_cast<int>(t.kv_type);
+  if (type < 0 || type > 2) return Status(StatusCode::kBadArgument, "attention: unknown KvType");
+  const std::size_t d = t.head_dim, H = t.heads, Hk = t.kv_heads, L = t.queries, n = t.keys;
+  if (L > 0 && (t.q == nullptr || t.o == nullptr)) return Status(StatusCode::kNullPointer, "attention: q or o is null with queries > 0");
+  if (L > 0 && n > 0 && (t.k == nullptr || t.v == nullptr)) {
+    return Status(StatusCode::kNullPointer, "attention: k or v is null with keys > 0");
+  }
+  p->queries = L;
+  p->keys = n;
+  p->heads = H;
+  p->kv_heads = Hk;
+  p->head_dim = d;
+  p->q = t.q;
+  p->q_head_stride = t.q_head_stride != 0 ? t.q_head_stride : d;
+  p->q_row_stride = t.q_row_stride != 0 ? t.q_row_stride : H * d;
+  p->k = t.k;
+  p->v = t.v;
+  p->kv_type = t.kv_type;
+  p->kv_head_stride = t.kv_head_stride != 0 ? t.kv_head_stride : d;
+  p->kv_row_stride = t.kv_row_stride != 0 ? t.kv_row_stride : Hk * d;
+  p->o = t.o;
+  p->o_head_stride = t.o_head_stride != 0 ? t.o_head_stride : d;
+  p->o_row_stride = t.o_row_stride != 0 ? t.o_row_stride : H * d;
+  p->lse = t.lse;
+  p->lse_row_stride = t.lse_row_stride != 0 ? t.lse_row_stride : H;
+  if (H * d / d != H || Hk * d / d != Hk) return Status(StatusCode::kBadStride, "attention: heads * head_dim overflows");
+  // Positions.
+  std::uint64_t key_end;
+  if (__builtin_add_overflow(static_cast<std::uint64_t>(t.key_start), static_cast<std::uint64_t>(n), &key_end)) {
+    return Status(StatusCode::kBadArgument, "attention: key_start + keys overflows");
+  }
+  if (t.query_start == kQueriesAtEnd) {
+    if (key_end < L) return Status(StatusCode::kBadArgument, "attention: kQueriesAtEnd needs queries <= key_start + keys");
+    p->query_start = key_end - L;
+  } else {
+    std::uint64_t query_end;
+    if (__builtin_add_overflow(static_cast<std::uint64_t>(t.query_start), static_cast<std::uint64_t>(L), &query_end)) {
+      return Status(StatusCode::kBadArgument, "attention: query_start + queries overflows");
+    }
+    p->query_start = t.query_start;
+  }
+  p->key_start = t.key_start;
+  return Status::Ok();
+}
+
+// Extents of the tensors and the checks between them. `extra_outputs` are
+// further outputs (the linear state) that must not overlap anything.
+Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, int extra_input_count,
+                         const Extent* extra_outputs, int extra_output_count) {
+  const std::size_t L = p.queries, H = p.heads, Hk = p.kv_heads, n = p.keys, d = p.head_dim;
+  if (L == 0) return Status::Ok();
+  Extent q, k, v, o, lse;
+  const std::size_t qo_sizes[2] = {L, H};
+  const std::size_t q_strides[2] = {p.q_row_stride, p.q_head_stride};
+  const std::size_t o_strides[2] = {p.o_row_stride, p.o_head_stride};
+  const std::size_t kv_sizes[2] = {n, Hk};
+  const std::size_t kv_strides[2] = {p.kv_row_stride, p.kv_head_stride};
+  const std::size_t lse_strides[2] = {p.lse_row_stride, 1};
+  const std::size_t kv_bytes = KvTypeSize(p.kv_type);
+  if (!TensorExtent(p.q, qo_sizes, q_strides, 2, d, sizeof(float), &q) ||
+      !TensorExtent(p.o, qo_sizes, o_strides, 2, d, sizeof(float), &o) ||
+      (n > 0 && (!TensorExtent(p.k, kv_sizes, kv_strides, 2, d, kv_bytes, &k) ||
+                 !TensorExtent(p.v, kv_sizes, kv_strides, 2, d, kv_bytes, &v))) ||
+      (p.lse != nullptr && !TensorExtent(p.lse, qo_sizes, lse_strides, 2, 1, sizeof(float), &lse))) {
+    return Status(StatusCode::kBadStride, "attention: a tensor's extent (strides x sizes) exceeds PTRDIFF_MAX bytes");
+  }
+  if (!DistinctElements(qo_sizes, o_strides, 2, d)) {
+    return Status(StatusCode::kBadStride, "attention: o's strides make two output elements share an address");
+  }
+  if (p.lse != nullptr && !DistinctElements(qo_sizes, lse_strides, 2, 1)) {
+    return Status(StatusCode::kBadStride, "attention: lse_row_stride must be >= heads (or queries == 1)");
+  }
+  Extent inputs[8] = {q, k, v};
+  int input_count = 3;
+  for (int i = 0; i < extra_input_count; ++i) inputs[input_count++] = extra_inputs[i];
+  Extent outputs[4] = {o, lse};
+  int output_count = 2;
+  for (int i = 0; i < extra_output_count; ++i) outputs[output_count++] = extra_outputs[i];
+  for (int a = 0; a < output_count; ++a) {
+    for (int b = 0; b < input_count; ++b) {
+      if (Overlaps(outputs[a], inputs[b])) return Status(StatusCode::kOverlap, "attention: an output overlaps an input");
+    }
+    for (int b = a + 1; b < output_count; ++b) {
+      if (Overlaps(outputs[a], outputs[b])) return Status(StatusCode::kOverlap, "attention: two outputs overlap");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace detail
+
+const char* score_function_name(ScoreFunction score) {
+  switch (score) {
+    case ScoreFunction::kSoftmax: return "softmax";
+    case ScoreFunction::kSigmoid: return "sigmoid";
+    case ScoreFunction::kSoftplus: return "softplus";
+  }
+  return "unknown";
+}
+
+Status attention(const AttentionTensors& t, const AttentionOptions& options) {
+  detail::AttentionParams p{};
+  if (Status s = detail::MakeTensorParams(t, "attention", &p); !s.ok()) return s;
+  if (Status s = detail::CheckScoreOptions(options, t.head_dim, &p.q_scale, &p.mask_scale); !s.ok()) return s;
+  if (t.lse != nullptr && options.score != ScoreFunction::kSoftmax) {
+    return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
+  }
+  p.causal = options.causal;
+  p.window = options.window;
+  p.score = options.score;
+  p.sinks = options.sinks;
+  p.mask = options.mask;
+  p.mask_row_stride = options.mask_row_stride != 0 ? options.mask_row_stride : t.keys;
+  p.mask_head_stride = options.mask_head_stride;
+  p.sigmoid_bias = options.sigmoid_bias;
+  p.softplus_power = options.softplus_power;
+  p.softplus_offset = options.softplus_offset;
+  detail::Extent extra[2];
+  int extra_count = 0;
+  if (t.queries > 0 && options.mask != nullptr && t.keys > 0) {
+    const std::size_t sizes[2] = {t.queries, t.heads};
+    const std::size_t strides[2] = {p.mask_row_stride, p.mask_head_stride};
+    if (!detail::TensorExtent(options.mask, sizes, strides, 2, t.keys, sizeof(float), &extra[extra_count++])) {
+      return Status(StatusCode::kBadStride, "attention: the mask's extent exceeds PTRDIFF_MAX bytes");
+    }
+  }
+  if (t.queries > 0 && options.sinks != nullptr) {
+    const std::size_t sizes[1] = {1};
+    const std::size_t strides[1] = {1};
+    (void)detail::TensorExtent(options.sinks, sizes, strides, 1, t.heads, sizeof(float), &extra[extra_count++]);
+  }
+  if (Status s = detail::CheckTensorMemory(p, extra, extra_count, nullptr, 0); !s.ok()) return s;
+  if (t.queries == 0) return Status::Ok();
+  Status status;
+  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  if (table == nullptr) return status;
+  table->attention(p);
+  return Status::Ok();
+}
+
+Status attention_merge(std::size_t splits, std::size_t rows, std::size_t heads, std::size_t head_dim,
+                       const float* o_parts, const float* lse_parts, float* o, float* lse,
+                       const AttentionOptions& options) {
+  if (options.score == ScoreFunction::kSoftplus) {
+    return Status(StatusCode::kBadArgument,
+                  "attention_merge: softplus partials do not merge (its weights need statistics over all keys)");
+  }
+  float q_scale, mask_scale;
+  if (Status s = detail::CheckScoreOptions(options, head_dim == 0 ? 1 : head_dim, &q_scale, &mask_scale); !s.ok()) return s;
+  if (head_dim == 0 || head_dim > kMaxHeadDim) {
+    return Status(StatusCode::kBadArgument, "attention_merge: head_dim must be in [1, kMaxHeadDim = 256]");
+  }
+  if (heads == 0 || rows % heads != 0) {
+    return Status(StatusCode::kBadArgument, "attention_merge: rows must be a multiple of heads (>= 1)");
+  }
+  if (rows == 0) return Status::Ok();
+  if (o == nullptr || (splits > 0 && o_parts == nullptr) ||
+      (splits > 0 && options.score == ScoreFunction::kSoftmax && lse_parts == nullptr)) {
+    return Status(StatusCode::kNullPointer, "attention_merge: o, o_parts or (softmax) lse_parts is null");
+  }
+  if (lse != nullptr && options.score != ScoreFunction::kSoftmax) {
+    return Status(StatusCode::kBadArgument, "attention_merge: lse is defined for softmax only (pass null)");
+  }
+  const std::size_t one[1] = {1};
+  const std::size_t unit[1] = {1};
+  std::size_t parts_elems, parts_rows;
+  if (__builtin_mul_overflow(splits, rows, &parts_rows) || __builtin_mul_overflow(parts_rows, head_dim, &parts_elems)) {
+    return Status(StatusCode::kBadStride, "attention_merge: splits * rows * head_dim overflows");
+  }
+  detail::Extent eo, else_, eparts, else_parts, esinks;
+  if (!detail::TensorExtent(o, one, unit, 1, rows * head_dim, sizeof(float), &eo) ||
+      (lse != nullptr && !detail::TensorExtent(lse, one, unit, 1, rows, sizeof(float), &else_)) ||
+      (splits > 0 && !detail::TensorExtent(o_parts, one, unit, 1, parts_elems, sizeof(float), &eparts)) ||
+      (splits > 0 && lse_parts != nullptr && options.score == ScoreFunction::kSoftmax &&
+       !detail::TensorExtent(lse_parts, one, unit, 1, parts_rows, sizeof(float), &else_parts)) ||
+      (options.sinks != nullptr && !detail::TensorExtent(options.sinks, one, unit, 1, heads, sizeof(float), &esinks))) {
+    return Status(StatusCode::kBadStride, "attention_merge: a buffer's size exceeds PTRDIFF_MAX bytes");
+  }
+  for (const detail::Extent& out : {eo, else_}) {
+    for (const detail::Extent& in : {eparts, else_parts, esinks}) {
+      if (detail::Overlaps(out, in)) return Status(StatusCode::kOverlap, "attention_merge: an output overlaps an input");
+    }
+  }
+  if (detail::Overlaps(eo, else_)) return Status(StatusCode::kOverlap, "attention_merge: o and lse overlap");
+  Status status;
+  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  if (table == nullptr) return status;
+  detail::MergeParams m{splits, rows, heads, head_dim, o_parts, lse_parts, o, lse, options.score, options.sinks,
+                        mask_scale};
+  table->merge(m);
+  return Status::Ok();
+}
+
+}  // namespace softkern
+
+#endif  // SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_

@@ -1,0 +1,78 @@
+// softkern/detail/attention_params.hpp — a validated attention call, as the
+// per-target kernels see it (filled by attention_impl.hpp). Nothing here
+// names Highway.
+#ifndef SOFTKERN_DETAIL_ATTENTION_PARAMS_HPP_
+#define SOFTKERN_DETAIL_ATTENTION_PARAMS_HPP_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "softkern/attention.hpp"
+#include "softkern/dispatch.hpp"
+
+namespace softkern {
+namespace detail {
+
+// Every stride resolved (no zeros), positions as 64-bit integers, the score
+// scale folded: softmax feeds (q * q_scale).k + mask * mask_scale to the
+// exponential, q_scale = scale / T, mask_scale = 1 / T.
+struct AttentionParams {
+  std::size_t queries, keys, heads, kv_heads, head_dim;
+  const float* q;
+  std::size_t q_row_stride, q_head_stride;
+  const void* k;
+  const void* v;
+  KvType kv_type;
+  std::size_t kv_row_stride, kv_head_stride;
+  float* o;
+  std::size_t o_row_stride, o_head_stride;
+  float* lse;
+  std::size_t lse_row_stride;
+  std::uint64_t query_start, key_start;
+  bool causal;
+  std::uint64_t window;  // 0: none
+  ScoreFunction score;
+  float q_scale;
+  float mask_scale;
+  const float* sinks;  // softmax: S_h, scaled by mask_scale in the kernel
+  const float* mask;
+  std::size_t mask_row_stride, mask_head_stride;
+  float sigmoid_bias;
+  float softplus_power, softplus_offset;
+};
+
+struct MergeParams {
+  std::size_t splits, rows, heads, head_dim;
+  const float* o_parts;
+  const float* lse_parts;
+  float* o;
+  float* lse;
+  ScoreFunction score;
+  const float* sinks;
+  float inv_temperature;
+};
+
+struct LinearParams {
+  AttentionParams t;  // shapes, tensors and strides (score fields unused)
+  float* state;
+  float* normaliser;
+  LinearKind kind;
+  bool causal;
+  float eps;
+  const float* decay;
+  std::size_t chunk;
+};
+
+// The attention entry points of one target (attention-inl.hpp defines one
+// per target; attention_impl.hpp picks the one of the active KernelTable's
+// target, so forcing an ISA forces both).
+struct AttentionTable {
+  Isa isa;
+  void (*attention)(const AttentionParams& params);
+  void (*merge)(const MergeParams& params);
+};
+
+}  // namespace detail
+}  // namespace softkern
+
+#endif  // SOFTKERN_DETAIL_ATTENTION_PARAMS_HPP_

@@ -1,0 +1,747 @@
+// Attention (attention.hpp) on every supported target, against a
+// double-precision reference that materialises the scores.
+//
+// The bound (u = 2^-24; for output element (i, h, c)):
+//   |o - r| <= u * (kAttnC + G * Amax + N_i) * kappa + 2^-126
+// where kappa = sum_j w_j |v_jc| (w the exact weights of the visible keys),
+// N_i the number of visible keys (the float accumulation over the keys),
+// Amax = max_j |scale| sum_c |q_c k_jc| / T over visible keys (the
+// magnitude of a score: the dot product's rounding moves a score by up to
+// about (d + 2) u Amax, and a score error is a relative weight error), and
+// G = 2 (d + 2) for softmax (numerator and normaliser), d + 2 for sigmoid.
+// Softplus re-weights with a power p of a difference, which amplifies the
+// score's error by about p * N_i * max_j A_ij / r_max; its bound is
+//   |o - r| <= u * kAttnC * (1 + p * (d + 2) * (1 + N_i * maxA / r_max)) * kappa + 2^-126.
+// The measured figures (err / (u kappa), the bound's terms taken out) are
+// printed as "[ accuracy ]" lines.
+#include <cfloat>
+#include <map>
+
+#include "support.hpp"
+
+namespace softkern_test {
+namespace {
+
+using softkern::AttentionOptions;
+using softkern::AttentionTensors;
+using softkern::KvType;
+using softkern::ScoreFunction;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr double kAttnC = 16.0;
+
+// ------------------------------------------------------------ 16-bit storage
+
+std::uint16_t to_bf16(float f) {  // round to nearest even
+  std::uint32_t u = float_bits(f);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+float from_bf16(std::uint16_t b) { return bits_float(static_cast<std::uint32_t>(b) << 16); }
+std::uint16_t to_f16(float f) {  // via the standard conversion of the compiler
+  const _Float16 h = static_cast<_Float16>(f);
+  std::uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+float from_f16(std::uint16_t b) {
+  _Float16 h;
+  std::memcpy(&h, &b, 2);
+  return static_cast<float>(h);
+}
+
+// ------------------------------------------------------------ problems
+
+enum class Layout { kTokenMajor, kHeadMajor };
+
+struct Problem {
+  std::size_t L = 1, n = 0, H = 1, Hk = 1, d = 64;
+  Layout layout = Layout::kTokenMajor;
+  KvType type = KvType::kFloat32;
+  std::vector<float> q;           // [L, H, d]
+  std::vector<float> k, v;        // float values (what the kernel sees after conversion), layout order
+  std::vector<std::uint16_t> k16, v16;
+  std::vector<float> mask;        // [L, n] shared across heads, or empty
+  std::vector<float> sinks;       // [H] or empty
+  std::size_t kv_row_stride() const { return layout == Layout::kTokenMajor ? Hk * d : d; }
+  std::size_t kv_head_stride() const { return layout == Layout::kTokenMajor ? d : n * d; }
+  float kf(std::size_t j, std::size_t g, std::size_t c) const { return k[j * kv_row_stride() + g * kv_head_stride() + c]; }
+  float vf(std::size_t j, std::size_t g, std::size_t c) const { return v[j * kv_row_stride() + g * kv_head_stride() + c]; }
+  void set_kv(std::size_t j, std::size_t g, std::size_t c, float kval, float vval) {
+    const std::size_t at = j * kv_row_stride() + g * kv_head_stride() + c;
+    if (type == KvType::kBFloat16) {
+      k16[at] = to_bf16(kval);
+      v16[at] = to_bf16(vval);
+      k[at] = from_bf16(k16[at]);
+      v[at] = from_bf16(v16[at]);
+    } else if (type == KvType::kFloat16) {
+      k16[at] = to_f16(kval);
+      v16[at] = to_f16(vval);
+      k[at] = from_f16(k16[at]);
+      v[at] = from_f16(v16[at]);
+    } else {
+      k[at] = kval;
+      v[at] = vval;
+    }
+  }
+};
+
+Problem make_problem(std::size_t L, std::size_t n, std::size_t H, std::size_t Hk, std::size_t d, Layout layout,
+                     KvType type, std::uint64_t seed) {
+  Problem p;
+  p.L = L;
+  p.n = n;
+  p.H = H;
+  p.Hk = Hk;
+  p.d = d;
+  p.layout = layout;
+  p.type = type;
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + n * 31 + d * 7 + L);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  p.q.resize(L * H * d);
+  for (auto& x : p.q) x = normal(rng);
+  p.k.assign(n * Hk * d, 0.0f);
+  p.v.assign(n * Hk * d, 0.0f);
+  if (type != KvType::kFloat32) {
+    p.k16.assign(n * Hk * d, 0);
+    p.v16.assign(n * Hk * d, 0);
+  }
+  for (std::size_t j = 0; j < n; ++j)
+    for (std::size_t g = 0; g < Hk; ++g)
+      for (std::size_t c = 0; c < d; ++c) p.set_kv(j, g, c, 1.5f * normal(rng), normal(rng));
+  return p;
+}
+
+AttentionTensors tensors_of(const Problem& p, float* o, float* lse = nullptr) {
+  AttentionTensors t;
+  t.queries = p.L;
+  t.keys = p.n;
+  t.heads = p.H;
+  t.kv_heads = p.Hk;
+  t.head_dim = p.d;
+  t.q = p.q.data();
+  t.kv_type = p.type;
+  if (p.type == KvType::kFloat32) {
+    t.k = p.k.data();
+    t.v = p.v.data();
+  } else {
+    t.k = p.k16.data();
+    t.v = p.v16.data();
+  }
+  t.kv_row_stride = p.kv_row_stride();
+  t.kv_head_stride = p.kv_head_stride();
+  t.o = o;
+  t.lse = lse;
+  return t;
+}
+
+// ------------------------------------------------------------ the reference
+
+struct RefRow {
+  std::vector<double> o;       // d
+  std::vector<double> kappa;   // d: sum_j w_j |v_jc|
+  double lse = -HUGE_VAL;
+  double amax = 0;             // max_j |score magnitude| (see the bound)
+  double softplus_amp = 0;     // softplus: N * maxA / r_max
+  std::size_t visible = 0;
+  bool nan = false;
+};
+
+bool key_visible(const AttentionOptions& o, std::uint64_t qpos, std::uint64_t kpos, float mask_value) {
+  if (o.causal && kpos > qpos) return false;
+  if (o.window != 0 && qpos >= o.window && kpos <= qpos - o.window) return false;
+  return mask_value != -kInf;
+}
+
+RefRow reference_row(const Problem& p, const AttentionOptions& o, std::size_t i, std::size_t h,
+                     std::uint64_t query_start, std::uint64_t key_start = 0, std::size_t j_begin = 0,
+                     std::size_t j_end = SIZE_MAX) {
+  const std::size_t d = p.d, g = h / (p.H / p.Hk);
+  j_end = std::min(j_end, p.n);
+  const double scale = o.scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(d)) : o.scale;
+  const double inv_t = 1.0 / o.temperature;
+  const float* q = &p.q[(i * p.H + h) * d];
+  RefRow r;
+  r.o.assign(d, 0.0);
+  r.kappa.assign(d, 0.0);
+  std::vector<std::size_t> idx;
+  std::vector<double> x, mag;
+  double qn = 0;
+  for (std::size_t c = 0; c < d; ++c) qn += static_cast<double>(q[c]) * q[c];
+  qn = std::max(std::sqrt(qn), 1e-12);
+  for (std::size_t j = j_begin; j < j_end; ++j) {
+    const float mv = p.mask.empty() ? 0.0f : p.mask[i * p.n + j];
+    if (!key_visible(o, query_start + i, key_start + j, mv)) continue;
+    double dot = 0, am = 0, kn = 0;
+    for (std::size_t c = 0; c < d; ++c) {
+      dot += static_cast<double>(q[c]) * p.kf(j, g, c);
+      am += std::fabs(static_cast<double>(q[c]) * p.kf(j, g, c));
+      kn += static_cast<double>(p.kf(j, g, c)) * p.kf(j, g, c);
+    }
+    idx.push_back(j);
+    if (o.score == ScoreFunction::kSoftplus) {
+      x.push_back(dot / (qn * std::max(std::sqrt(kn), 1e-12)));  // cosine, scaled below
+      mag.push_back(am / (qn * std::max(std::sqrt(kn), 1e-12)));
+    } else {
+      x.push_back(scale * dot + mv);
+      mag.push_back(std::fabs(scale) * am * (o.score == ScoreFunction::kSoftmax ? inv_t : 1.0) +
+                    std::fabs(mv) * inv_t);
+    }
+  }
+  r.visible = idx.size();
+  std::vector<double> w(idx.size(), 0.0);
+  if (o.score == ScoreFunction::kSoftmax) {
+    double m = -HUGE_VAL;
+    double sink = -HUGE_VAL;
+    if (!p.sinks.empty()) {
+      if (std::isnan(p.sinks[h])) r.nan = true;
+      sink = p.sinks[h] * inv_t;
+      m = sink;
+    }
+    for (double xv : x) m = std::max(m, xv * inv_t);
+    double l = sink == -HUGE_VAL ? 0.0 : std::exp(sink - m);
+    for (std::size_t a = 0; a < x.size(); ++a) l += w[a] = std::exp(x[a] * inv_t - m);
+    for (auto& wa : w) wa = l > 0 ? wa / l : 0.0;
+    r.lse = l > 0 ? m + std::log(l) : -HUGE_VAL;
+    for (double a : mag) r.amax = std::max(r.amax, a);
+  } else if (o.score == ScoreFunction::kSigmoid) {
+    for (std::size_t a = 0; a < x.size(); ++a) w[a] = 1.0 / (1.0 + std::exp(-(x[a] + o.sigmoid_bias)));
+    for (double a : mag) r.amax = std::max(r.amax, a);
+  } else {
+    const double N = static_cast<double>(idx.size());
+    const double c = N > 0 ? std::log(static_cast<double>(d)) * std::log(N) : 0.0;
+    std::vector<double> a(x.size()), t(x.size());
+    double asum = 0;
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      const double s = c * x[j] + (p.mask.empty() ? 0.0 : p.mask[i * p.n + idx[j]]);
+      a[j] = std::max(s, 0.0) + std::log1p(std::exp(-std::fabs(s)));
+      asum += a[j];
+      r.amax = std::max(r.amax, std::fabs(c) * mag[j]);
+    }
+    double tmax = 0, rsum = 0, amax_w = 0;
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      t[j] = std::max(a[j] / (asum + 1e-8) * N - o.softplus_offset, 0.0);
+      tmax = std::max(tmax, t[j]);
+      amax_w = std::max(amax_w, a[j] / (asum + 1e-8));
+    }
+    for (std::size_t j = 0; j < x.size(); ++j) rsum += w[j] = std::pow(t[j], o.softplus_power);
+    for (auto& wj : w) wj = wj / (rsum + 1e-8);
+    r.softplus_amp = tmax > 0 ? N * amax_w / tmax : 0.0;
+  }
+  for (std::size_t a = 0; a < idx.size(); ++a) {
+    for (std::size_t c = 0; c < d; ++c) {
+      r.o[c] += w[a] * p.vf(idx[a], g, c);
+      r.kappa[c] += std::fabs(w[a] * p.vf(idx[a], g, c));
+    }
+  }
+  return r;
+}
+
+double bound_factor(const Problem& p, const AttentionOptions& o, const RefRow& r) {
+  const double d2 = static_cast<double>(p.d + 2);
+  switch (o.score) {
+    case ScoreFunction::kSoftmax: return kAttnC + 2 * d2 * r.amax + static_cast<double>(r.visible);
+    case ScoreFunction::kSigmoid: return kAttnC + d2 * r.amax + static_cast<double>(r.visible);
+    case ScoreFunction::kSoftplus:
+      return kAttnC * (1 + o.softplus_power * d2 * (1 + r.softplus_amp)) + static_cast<double>(r.visible);
+  }
+  return 0;
+}
+
+// Checks o (dense [L, H, d]) and lse against the reference; returns the
+// largest err / (u kappa) seen (the "measured C").
+double check_output(const Problem& p, const AttentionOptions& o, const std::vector<float>& out,
+                    const std::vector<float>* lse, std::uint64_t query_start, const std::string& what,
+                    FailureLog& log) {
+  const double u = 0x1p-24;
+  double worst = 0;
+  for (std::size_t i = 0; i < p.L; ++i) {
+    for (std::size_t h = 0; h < p.H; ++h) {
+      const RefRow r = reference_row(p, o, i, h, query_start);
+      const double factor = bound_factor(p, o, r);
+      for (std::size_t c = 0; c < p.d; ++c) {
+        const float y = out[(i * p.H + h) * p.d + c];
+        if (r.nan) {
+          if (!std::isnan(y)) log.add(what + ": expected NaN");
+          continue;
+        }
+        const double err = std::fabs(y - r.o[c]);
+        const double limit = u * factor * r.kappa[c] + 0x1p-126;
+        if (!(err <= limit)) {
+          std::ostringstream s;
+          s << what << ": o[" << i << "," << h << "," << c << "] = " << y << " reference " << r.o[c]
+            << " err " << err << " > bound " << limit << " (kappa " << r.kappa[c] << ", factor " << factor << ")";
+          log.add(s.str());
+        }
+        if (r.kappa[c] > 0) worst = std::max(worst, err / (u * r.kappa[c]));
+      }
+      if (lse != nullptr) {
+        const float l = (*lse)[i * p.H + h];
+        if (r.lse == -HUGE_VAL) {
+          if (l != -kInf) log.add(what + ": lse of a query that sees nothing must be -inf, got " + std::to_string(l));
+        } else {
+          // log of a sum of weights each with relative error (d+2) u Amax.
+          const double limit = u * (kAttnC + 2 * std::fabs(r.lse) + 2 * (p.d + 2) * r.amax + r.visible);
+          if (!(std::fabs(l - r.lse) <= limit)) {
+            log.add(what + ": lse " + std::to_string(l) + " vs reference " + std::to_string(r.lse));
+          }
+        }
+      }
+    }
+  }
+  return worst;
+}
+
+std::uint64_t resolved_query_start(const Problem& p, const AttentionTensors& t) {
+  return t.query_start == softkern::kQueriesAtEnd ? t.key_start + p.n - p.L : t.query_start;
+}
+
+struct Variant {
+  const char* name;
+  AttentionOptions options;
+  bool mask = false;
+  bool sinks = false;
+  bool lse = false;
+};
+
+std::vector<Variant> softmax_variants() {
+  std::vector<Variant> v;
+  AttentionOptions o;
+  v.push_back({"plain", o, false, false, true});
+  o.temperature = 0.5f;
+  v.push_back({"temperature_0.5", o, false, false, true});
+  o.temperature = 2.0f;
+  v.push_back({"temperature_2_sinks", o, false, true, true});
+  o.temperature = 1.0f;
+  v.push_back({"sinks_mask", o, true, true, true});
+  o.window = 7;
+  v.push_back({"window_7_mask", o, true, false, true});
+  o.window = 0;
+  o.scale = 0.3f;
+  v.push_back({"scale_0.3_sinks", o, false, true, false});
+  return v;
+}
+
+std::vector<Variant> other_variants() {
+  std::vector<Variant> v;
+  AttentionOptions o;
+  o.score = ScoreFunction::kSigmoid;
+  v.push_back({"sigmoid", o});
+  o.sigmoid_bias = -2.0f;
+  o.window = 5;
+  v.push_back({"sigmoid_b-2_window_5_mask", o, true});
+  AttentionOptions s;
+  s.score = ScoreFunction::kSoftplus;
+  v.push_back({"softplus", s});
+  s.softplus_power = 3.0f;
+  s.softplus_offset = 0.5f;
+  v.push_back({"softplus_p3_O0.5_mask", s, true});
+  s.softplus_power = 15.0f;
+  s.softplus_offset = 1.0f;
+  s.window = 9;
+  v.push_back({"softplus_window_9", s});
+  return v;
+}
+
+void add_mask_and_sinks(Problem& p, const Variant& v, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  p.mask.clear();
+  p.sinks.clear();
+  if (v.mask) {
+    p.mask.resize(p.L * p.n);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    for (auto& m : p.mask) m = (rng() % 5 == 0) ? -kInf : u(rng);
+  }
+  if (v.sinks) {
+    p.sinks.resize(p.H);
+    std::uniform_real_distribution<float> u(-1.0f, 3.0f);
+    for (auto& s : p.sinks) s = u(rng);
+    if (p.H > 1) p.sinks[1] = 0.0f;  // softmax-off-by-one
+  }
+}
+
+AttentionOptions options_for(const Problem& p, const Variant& v) {
+  AttentionOptions o = v.options;
+  if (!p.mask.empty()) o.mask = p.mask.data();
+  if (!p.sinks.empty()) o.sinks = p.sinks.data();
+  return o;
+}
+
+struct Shape {
+  std::size_t L, n, H, Hk, d;
+};
+
+const char* type_name(KvType t) {
+  return t == KvType::kFloat32 ? "f32" : t == KvType::kBFloat16 ? "bf16" : "f16";
+}
+
+void sweep(const std::vector<Shape>& shapes, const std::vector<Variant>& variants, bool causal,
+           const std::string& label) {
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    std::map<std::string, double> worst;
+    for (const Shape& s : shapes) {
+      for (Layout layout : {Layout::kTokenMajor, Layout::kHeadMajor}) {
+        for (KvType type : {KvType::kFloat32, KvType::kBFloat16, KvType::kFloat16}) {
+          Problem p = make_problem(s.L, s.n, s.H, s.Hk, s.d, layout, type, s.n + s.d);
+          for (const Variant& v : variants) {
+            add_mask_and_sinks(p, v, s.L * 7 + s.n);
+            AttentionOptions o = options_for(p, v);
+            o.causal = causal;
+            std::vector<float> out(p.L * p.H * p.d, -1.0f), lse(p.L * p.H, -1.0f);
+            AttentionTensors t = tensors_of(p, out.data(), v.lse ? lse.data() : nullptr);
+            std::ostringstream what;
+            what << softkern::isa_name(isa) << " " << label << " L=" << s.L << " n=" << s.n << " H=" << s.H
+                 << " Hk=" << s.Hk << " d=" << s.d << " " << (layout == Layout::kTokenMajor ? "[n,Hk,d]" : "[Hk,n,d]")
+                 << " " << type_name(type) << " " << v.name << (causal ? " causal" : " non-causal");
+            const Status st = softkern::attention(t, o);
+            if (!st.ok()) {
+              log.add(what.str() + ": rejected: " + st.message());
+              continue;
+            }
+            const double c = check_output(p, o, out, v.lse ? &lse : nullptr, resolved_query_start(p, t), what.str(), log);
+            std::string key = std::string(softkern::score_function_name(o.score)) + "/" + type_name(type);
+            worst[key] = std::max(worst[key], c);
+          }
+        }
+      }
+    }
+    for (const auto& [key, c] : worst) {
+      std::printf("[ accuracy ] %s %s %s: max err/(u kappa) = %.2f\n", softkern::isa_name(isa), label.c_str(),
+                  key.c_str(), c);
+    }
+  });
+}
+
+// Decode: one query per head, GQA groups of 1, 4 and 12 (more than a tile's
+// 8 rows), head dims that are and are not whole vectors.
+TEST(Attention, DecodeSoftmaxMatchesReference) {
+  sweep({{1, 1, 1, 1, 64}, {1, 33, 8, 2, 128}, {1, 200, 4, 4, 80}, {1, 100, 12, 1, 256}, {1, 70, 2, 1, 3}},
+        softmax_variants(), true, "decode");
+}
+
+TEST(Attention, DecodeSigmoidSoftplusMatchReference) {
+  sweep({{1, 1, 1, 1, 64}, {1, 33, 8, 2, 128}, {1, 200, 4, 4, 80}, {1, 100, 12, 1, 256}}, other_variants(), true,
+        "decode");
+}
+
+TEST(Attention, PrefillMatchesReference) {
+  std::vector<Variant> all = softmax_variants();
+  for (const Variant& v : other_variants()) all.push_back(v);
+  // L < n: a cached prefix of n - L tokens.
+  sweep({{17, 17, 2, 1, 64}, {40, 45, 4, 2, 128}, {9, 70, 3, 3, 96}}, all, true, "prefill");
+  sweep({{13, 29, 2, 2, 64}}, all, false, "prefill");
+}
+
+// The decode result for the newest token is, bit for bit, the last row of a
+// prefill over the same keys (key blocks are aligned to key indices, so each
+// query row folds the same blocks in the same order).
+TEST(Attention, DecodeEqualsLastPrefillRow) {
+  std::vector<Variant> all = softmax_variants();
+  for (const Variant& v : other_variants()) all.push_back(v);
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (std::size_t L : {1, 5, 33}) {
+      Problem p = make_problem(L, 100, 4, 2, 128, Layout::kTokenMajor, KvType::kFloat32, 3);
+      for (const Variant& v : all) {
+        add_mask_and_sinks(p, v, 11);
+        const AttentionOptions o = options_for(p, v);
+        std::vector<float> out(p.L * p.H * p.d), last(p.H * p.d);
+        ASSERT_TRUE(softkern::attention(tensors_of(p, out.data()), o).ok());
+        AttentionTensors t = tensors_of(p, last.data());
+        t.queries = 1;
+        t.q = p.q.data() + (L - 1) * p.H * p.d;
+        AttentionOptions od = o;
+        if (o.mask != nullptr) od.mask = o.mask + (L - 1) * p.n;
+        ASSERT_TRUE(softkern::attention(t, od).ok());
+        if (!bitwise_equal(last.data(), out.data() + (L - 1) * p.H * p.d, p.H * p.d))
+          log.add(std::string(softkern::isa_name(isa)) + " " + v.name + " L=" + std::to_string(L) +
+                  ": decode differs from the last prefill row");
+      }
+    }
+  });
+}
+
+// Split-KV: chunks computed independently (positions through key_start),
+// merged, equal the unsplit result within the bound, and the reference.
+TEST(Attention, SplitMergeEqualsUnsplit) {
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (ScoreFunction score : {ScoreFunction::kSoftmax, ScoreFunction::kSigmoid}) {
+      for (bool sinks : {false, true}) {
+        if (sinks && score != ScoreFunction::kSoftmax) continue;
+        for (std::size_t splits : {1, 2, 3, 7}) {
+          Problem p = make_problem(1, 1000, 8, 2, 128, Layout::kHeadMajor, KvType::kFloat32, splits);
+          Variant v{"split", AttentionOptions{}, false, sinks, true};
+          v.options.score = score;
+          v.options.window = 900;
+          add_mask_and_sinks(p, v, 5);
+          AttentionOptions o = options_for(p, v);
+          const bool softmax = score == ScoreFunction::kSoftmax;
+          std::vector<float> whole(p.H * p.d), whole_lse(p.H);
+          ASSERT_TRUE(softkern::attention(tensors_of(p, whole.data(), softmax ? whole_lse.data() : nullptr), o).ok());
+          const std::size_t rows = p.H;
+          std::vector<float> parts(splits * rows * p.d), parts_lse(splits * rows);
+          AttentionOptions po = o;
+          po.sinks = nullptr;  // sinks are added once, by the merge
+          for (std::size_t c = 0; c < splits; ++c) {
+            const std::size_t b = p.n * c / splits, e = p.n * (c + 1) / splits;
+            AttentionTensors t = tensors_of(p, parts.data() + c * rows * p.d, softmax ? parts_lse.data() + c * rows : nullptr);
+            t.k = p.k.data() + b * p.kv_row_stride();
+            t.v = p.v.data() + b * p.kv_row_stride();
+            t.keys = e - b;
+            t.key_start = b;
+            t.query_start = p.n - 1;
+            ASSERT_TRUE(softkern::attention(t, po).ok());
+          }
+          std::vector<float> merged(rows * p.d), merged_lse(rows);
+          const Status s = softkern::attention_merge(splits, rows, p.H, p.d, parts.data(),
+                                                     softmax ? parts_lse.data() : nullptr, merged.data(),
+                                                     softmax ? merged_lse.data() : nullptr, o);
+          ASSERT_TRUE(s.ok()) << s.message();
+          const std::string what = std::string(softkern::isa_name(isa)) + " " + softkern::score_function_name(score) +
+                                   (sinks ? " sinks" : "") + " splits=" + std::to_string(splits);
+          check_output(p, o, merged, softmax ? &merged_lse : nullptr, p.n - 1, what + " merged", log);
+          // Against the unsplit result: both are within the bound of the reference.
+          for (std::size_t h = 0; h < p.H; ++h) {
+            const RefRow r = reference_row(p, o, 0, h, p.n - 1);
+            for (std::size_t c = 0; c < p.d; ++c) {
+              const double diff = std::fabs(merged[h * p.d + c] - whole[h * p.d + c]);
+              if (!(diff <= 2 * 0x1p-24 * bound_factor(p, o, r) * r.kappa[c] + 0x1p-125))
+                log.add(what + ": merged differs from unsplit beyond twice the bound");
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// Invisible keys (mask -inf, the causal future, outside the window) get
+// weight exactly 0: replacing their K and V by NaN changes no bit.
+TEST(Attention, MaskedKeysGetExactlyZeroWeight) {
+  std::vector<Variant> all = softmax_variants();
+  for (const Variant& v : other_variants()) all.push_back(v);
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (const Variant& v0 : all) {
+      Variant v = v0;
+      v.mask = true;
+      v.options.window = 6;
+      Problem p = make_problem(10, 40, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 17);
+      add_mask_and_sinks(p, v, 23);
+      const AttentionOptions o = options_for(p, v);
+      std::vector<float> clean(p.L * p.H * p.d), poisoned(p.L * p.H * p.d);
+      ASSERT_TRUE(softkern::attention(tensors_of(p, clean.data()), o).ok());
+      // Poison every key no query row sees... per query row: run decode-style
+      // one row at a time so that a key hidden from this row may be visible to others.
+      for (std::size_t i = 0; i < p.L; ++i) {
+        Problem row = p;
+        row.L = 1;
+        row.q.assign(p.q.begin() + i * p.H * p.d, p.q.begin() + (i + 1) * p.H * p.d);
+        if (!p.mask.empty()) row.mask.assign(p.mask.begin() + i * p.n, p.mask.begin() + (i + 1) * p.n);
+        const std::uint64_t qpos = p.n - p.L + i;
+        for (std::size_t j = 0; j < p.n; ++j) {
+          if (key_visible(v.options, qpos, j, row.mask.empty() ? 0.0f : row.mask[j])) continue;
+          for (std::size_t c = 0; c < p.d; ++c) row.set_kv(j, 0, c, std::nanf(""), std::nanf(""));
+        }
+        AttentionTensors t = tensors_of(row, poisoned.data() + i * p.H * p.d);
+        t.query_start = qpos;
+        AttentionOptions ro = o;
+        if (!row.mask.empty()) ro.mask = row.mask.data();
+        ASSERT_TRUE(softkern::attention(t, ro).ok());
+      }
+      if (!bitwise_equal(clean.data(), poisoned.data(), clean.size()))
+        log.add(std::string(softkern::isa_name(isa)) + " " + v.name + ": NaN in an invisible key's K/V changed the output");
+    }
+  });
+}
+
+// A query that sees no key gives zeros (not NaN), lse -inf; with a sink,
+// zeros and lse = S/T.
+TEST(Attention, FullyMaskedQueryGivesZeros) {
+  std::vector<Variant> all = softmax_variants();
+  for (const Variant& v : other_variants()) all.push_back(v);
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (const Variant& v0 : all) {
+      for (int how = 0; how < 3; ++how) {
+        Variant v = v0;
+        Problem p = make_problem(3, 50, 4, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 29);
+        add_mask_and_sinks(p, v, 31);
+        AttentionOptions o = options_for(p, v);
+        std::vector<float> mask(p.L * p.n, -kInf);
+        AttentionTensors t = tensors_of(p, nullptr);
+        std::vector<float> out(p.L * p.H * p.d, 1.0f), lse(p.L * p.H, 1.0f);
+        t.o = out.data();
+        if (o.score == ScoreFunction::kSoftmax) t.lse = lse.data();
+        if (how == 0) {
+          o.mask = mask.data();  // every key masked
+        } else if (how == 1) {
+          t.key_start = 100;  // every key in the future of the queries
+          t.query_start = 0;
+        } else {
+          t.keys = 0;  // no keys at all
+          t.query_start = 0;
+        }
+        const Status s = softkern::attention(t, o);
+        ASSERT_TRUE(s.ok()) << s.message();
+        for (float y : out)
+          if (y != 0.0f) {
+            log.add(std::string(softkern::isa_name(isa)) + " " + v.name + " how=" + std::to_string(how) +
+                    ": fully masked query gave " + std::to_string(y));
+            break;
+          }
+        if (t.lse != nullptr) {
+          for (std::size_t i = 0; i < p.L; ++i)
+            for (std::size_t h = 0; h < p.H; ++h) {
+              const float want = p.sinks.empty() ? -kInf : p.sinks[h] / o.temperature;
+              if (std::fabs(lse[i * p.H + h] - want) > 1e-6f * std::fabs(want) && lse[i * p.H + h] != want)
+                log.add(std::string(v.name) + ": lse of a fully masked query");
+            }
+        }
+      }
+    }
+  });
+}
+
+TEST(Attention, NanSinkMakesHeadNan) {
+  Problem p = make_problem(1, 20, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 1);
+  p.sinks = {std::nanf(""), 0.0f};
+  AttentionOptions o;
+  o.sinks = p.sinks.data();
+  std::vector<float> out(p.H * p.d);
+  ASSERT_TRUE(softkern::attention(tensors_of(p, out.data()), o).ok());
+  for (std::size_t c = 0; c < p.d; ++c) {
+    EXPECT_TRUE(std::isnan(out[c]));
+    EXPECT_FALSE(std::isnan(out[p.d + c]));
+  }
+}
+
+// Every rejected call: the status code, and not one byte of o or lse written.
+TEST(Attention, RejectedCallsWriteNothing) {
+  Problem p = make_problem(4, 30, 4, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 2);
+  std::vector<float> sinks(p.H, 0.0f);
+  struct Case {
+    const char* name;
+    StatusCode code;
+    std::function<void(AttentionTensors&, AttentionOptions&)> edit;
+  };
+  float* o_base = nullptr;
+  const std::vector<Case> cases = {
+      {"null q", StatusCode::kNullPointer, [](AttentionTensors& t, AttentionOptions&) { t.q = nullptr; }},
+      {"null k", StatusCode::kNullPointer, [](AttentionTensors& t, AttentionOptions&) { t.k = nullptr; }},
+      {"null v", StatusCode::kNullPointer, [](AttentionTensors& t, AttentionOptions&) { t.v = nullptr; }},
+      {"heads not a multiple of kv_heads", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions&) { t.kv_heads = 3; }},
+      {"kv_heads 0", StatusCode::kBadArgument, [](AttentionTensors& t, AttentionOptions&) { t.kv_heads = 0; }},
+      {"head_dim 0", StatusCode::kBadArgument, [](AttentionTensors& t, AttentionOptions&) { t.head_dim = 0; }},
+      {"head_dim 257", StatusCode::kBadArgument, [](AttentionTensors& t, AttentionOptions&) { t.head_dim = 257; }},
+      {"o rows overlap", StatusCode::kBadStride, [](AttentionTensors& t, AttentionOptions&) { t.o_row_stride = 10; }},
+      {"o heads overlap", StatusCode::kBadStride, [](AttentionTensors& t, AttentionOptions&) { t.o_head_stride = 63; }},
+      {"lse rows overlap", StatusCode::kBadStride, [](AttentionTensors& t, AttentionOptions&) { t.lse_row_stride = 2; }},
+      {"huge kv stride", StatusCode::kBadStride,
+       [](AttentionTensors& t, AttentionOptions&) { t.kv_row_stride = SIZE_MAX / 8; }},
+      {"o overlaps q", StatusCode::kOverlap,
+       [](AttentionTensors& t, AttentionOptions&) { t.q = t.o + 1; }},
+      {"o overlaps lse", StatusCode::kOverlap, [](AttentionTensors& t, AttentionOptions&) { t.lse = t.o + 5; }},
+      {"unknown kv type", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions&) { t.kv_type = static_cast<KvType>(7); }},
+      {"unknown score", StatusCode::kBadArgument,
+       [](AttentionTensors&, AttentionOptions& o) { o.score = static_cast<ScoreFunction>(9); }},
+      {"temperature 0", StatusCode::kBadTemperature, [](AttentionTensors&, AttentionOptions& o) { o.temperature = 0; }},
+      {"temperature NaN", StatusCode::kBadTemperature,
+       [](AttentionTensors&, AttentionOptions& o) { o.temperature = std::nanf(""); }},
+      {"temperature with sigmoid", StatusCode::kBadTemperature,
+       [](AttentionTensors&, AttentionOptions& o) {
+         o.score = ScoreFunction::kSigmoid;
+         o.temperature = 2;
+       }},
+      {"lse with sigmoid", StatusCode::kBadArgument,
+       [](AttentionTensors&, AttentionOptions& o) { o.score = ScoreFunction::kSigmoid; }},
+      {"sinks with softplus", StatusCode::kBadArgument,
+       [&](AttentionTensors& t, AttentionOptions& o) {
+         t.lse = nullptr;
+         o.score = ScoreFunction::kSoftplus;
+         o.sinks = sinks.data();
+       }},
+      {"scale inf", StatusCode::kBadArgument, [](AttentionTensors&, AttentionOptions& o) { o.scale = kInf; }},
+      {"sigmoid bias NaN", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions& o) {
+         t.lse = nullptr;
+         o.score = ScoreFunction::kSigmoid;
+         o.sigmoid_bias = std::nanf("");
+       }},
+      {"softplus power 0", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions& o) {
+         t.lse = nullptr;
+         o.score = ScoreFunction::kSoftplus;
+         o.softplus_power = 0;
+       }},
+      {"queries beyond the keys at end", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions&) { t.keys = 3; }},
+      {"query_start overflows", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions&) { t.query_start = SIZE_MAX - 1; }},
+  };
+  (void)o_base;
+  for_each_supported_isa([&](Isa isa) {
+    for (const Case& c : cases) {
+      std::vector<float> out(p.L * p.H * p.d + 64), lse(p.L * p.H + 64);
+      fill_sentinel(out.data(), out.size());
+      fill_sentinel(lse.data(), lse.size());
+      AttentionTensors t = tensors_of(p, out.data(), lse.data());
+      AttentionOptions o;
+      c.edit(t, o);
+      const Status s = softkern::attention(t, o);
+      EXPECT_EQ(s.code(), c.code) << softkern::isa_name(isa) << " " << c.name << ": " << s.message();
+      EXPECT_TRUE(is_sentinel(out.data(), out.size())) << c.name << ": o was written";
+      EXPECT_TRUE(is_sentinel(lse.data(), lse.size())) << c.name << ": lse was written";
+      EXPECT_STRNE(s.message(), "ok");
+    }
+    // The merge's own checks.
+    std::vector<float> parts(2 * 8 * 64, 0.0f), parts_lse(16, 0.0f), out(8 * 64);
+    fill_sentinel(out.data(), out.size());
+    EXPECT_EQ(softkern::attention_merge(2, 8, 3, 64, parts.data(), parts_lse.data(), out.data(), nullptr).code(),
+              StatusCode::kBadArgument);
+    EXPECT_EQ(softkern::attention_merge(2, 8, 4, 64, parts.data(), nullptr, out.data(), nullptr).code(),
+              StatusCode::kNullPointer);
+    EXPECT_EQ(softkern::attention_merge(2, 8, 4, 64, parts.data(), parts_lse.data(), parts.data() + 3, nullptr).code(),
+              StatusCode::kOverlap);
+    AttentionOptions sp;
+    sp.score = ScoreFunction::kSoftplus;
+    EXPECT_EQ(softkern::attention_merge(2, 8, 4, 64, parts.data(), parts_lse.data(), out.data(), nullptr, sp).code(),
+              StatusCode::kBadArgument);
+    EXPECT_TRUE(is_sentinel(out.data(), out.size()));
+  });
+}
+
+// Strided q and o (head-major output), queries = 0 and n = 0.
+TEST(Attention, StridedQueriesAndOutputs) {
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    Problem p = make_problem(5, 60, 4, 2, 64, Layout::kHeadMajor, KvType::kBFloat16, 8);
+    std::vector<float> dense(p.L * p.H * p.d);
+    ASSERT_TRUE(softkern::attention(tensors_of(p, dense.data())).ok());
+    // o as [H, L, d + 3], q copied into [H, L, d + 5].
+    std::vector<float> q2(p.H * p.L * (p.d + 5), 0.0f), o2(p.H * p.L * (p.d + 3), 0.0f);
+    for (std::size_t i = 0; i < p.L; ++i)
+      for (std::size_t h = 0; h < p.H; ++h)
+        for (std::size_t c = 0; c < p.d; ++c) q2[(h * p.L + i) * (p.d + 5) + c] = p.q[(i * p.H + h) * p.d + c];
+    AttentionTensors t = tensors_of(p, o2.data());
+    t.q = q2.data();
+    t.q_row_stride = p.d + 5;
+    t.q_head_stride = p.L * (p.d + 5);
+    t.o_row_stride = p.d + 3;
+    t.o_head_stride = p.L * (p.d + 3);
+    ASSERT_TRUE(softkern::attention(t).ok());
+    for (std::size_t i = 0; i < p.L; ++i)
+      for (std::size_t h = 0; h < p.H; ++h)
+        if (!bitwise_equal(&o2[(h * p.L + i) * (p.d + 3)], &dense[(i * p.H + h) * p.d], p.d))
+          log.add(std::string(softkern::isa_name(isa)) + ": strided q/o changed the result");
+    t.queries = 0;
+    EXPECT_TRUE(softkern::attention(t).ok());
+  });
+}
+
+}  // namespace
+}  // namespace softkern_test
