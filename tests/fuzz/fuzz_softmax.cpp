@@ -159,7 +159,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t r = 0; r < rows; ++r) {
     const Reference ref = reference_softmax(input[r].data(), cols, o);
     const Accuracy acc = check_softmax(input[r].data(), y + r * y_stride, cols, o, ref);
-    if (!acc.ok()) Fail("row " + std::to_string(r) + " outside the bound: " + what + ": " + acc.first_failure);
+    if (!acc.ok()) {
+      std::string row;
+      for (std::size_t c = 0; c < cols && c < 400; ++c) row += " " + hexfloat(input[r][c]);
+      Fail("row " + std::to_string(r) + " outside the bound: " + what + ": " + acc.first_failure +
+           "\nthe row:" + row);
+    }
   }
   softkern::reset_isa();
   return 0;
