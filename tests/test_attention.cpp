@@ -745,3 +745,279 @@ TEST(Attention, StridedQueriesAndOutputs) {
 
 }  // namespace
 }  // namespace softkern_test
+
+namespace softkern_test {
+namespace {
+
+using softkern::LinearAttentionOptions;
+using softkern::LinearKind;
+
+double elu1(double x) { return x > 0 ? x + 1 : std::exp(x); }
+
+// Double reference of linear attention from an initial state (S0, z0), over
+// the problem's tokens; fills the final state too. The bound per output:
+//   |o - r| <= u * (kAttnC + 2 (d + 2) + 2 L) * kappa,
+// kappa = the sum of the magnitudes of the numerator's terms (plus |o| times
+// the denominator's, for elu + 1) over the denominator.
+struct LinearRef {
+  std::vector<double> o, kappa, S, z;
+};
+
+LinearRef reference_linear(const Problem& p, const LinearAttentionOptions& lo, const std::vector<float>& S0,
+                           const std::vector<float>& z0, const std::vector<float>& decay) {
+  const std::size_t d = p.d, L = p.L, n = p.n, H = p.H, group = p.H / p.Hk;
+  const bool elu = lo.kind == LinearKind::kEluPlusOne;
+  LinearRef r;
+  r.o.assign(L * H * d, 0.0);
+  r.kappa.assign(L * H * d, 0.0);
+  r.S.assign(H * d * d, 0.0);
+  r.z.assign(H * d, 0.0);
+  auto phi = [&](double x) { return elu ? elu1(x) : x; };
+  for (std::size_t h = 0; h < H; ++h) {
+    const std::size_t g = h / group;
+    const double lambda = elu ? 1.0 : std::exp(-static_cast<double>(decay[h]));
+    for (std::size_t i = 0; i < L; ++i) {
+      const float* q = &p.q[(i * H + h) * d];
+      std::vector<double> num(d, 0.0), mag(d, 0.0);
+      double den = lo.eps, den_mag = lo.eps;
+      const std::size_t jend = lo.causal ? i + 1 : n;
+      const double carried = lo.causal ? std::pow(lambda, static_cast<double>(i + 1)) : 0.0;
+      if (lo.causal) {
+        for (std::size_t a = 0; a < d; ++a) {
+          const double qa = phi(q[a]);
+          for (std::size_t c = 0; c < d; ++c) {
+            num[c] += carried * qa * S0[(h * d + a) * d + c];
+            mag[c] += std::fabs(carried * qa * S0[(h * d + a) * d + c]);
+          }
+          if (elu) {
+            den += qa * z0[h * d + a];
+            den_mag += std::fabs(qa * z0[h * d + a]);
+          }
+        }
+      }
+      for (std::size_t j = 0; j < jend; ++j) {
+        double dot = 0, dmag = 0;
+        for (std::size_t a = 0; a < d; ++a) {
+          dot += phi(q[a]) * phi(p.kf(j, g, a));
+          dmag += std::fabs(phi(q[a]) * phi(p.kf(j, g, a)));
+        }
+        const double w = (lo.causal ? std::pow(lambda, static_cast<double>(i - j)) : 1.0);
+        for (std::size_t c = 0; c < d; ++c) {
+          num[c] += w * dot * p.vf(j, g, c);
+          mag[c] += w * dmag * std::fabs(p.vf(j, g, c));
+        }
+        den += w * dot;
+        den_mag += w * dmag;
+      }
+      for (std::size_t c = 0; c < d; ++c) {
+        const std::size_t at = (i * H + h) * d + c;
+        if (elu) {
+          r.o[at] = num[c] / den;
+          r.kappa[at] = (mag[c] + std::fabs(r.o[at]) * den_mag) / den;
+        } else {
+          r.o[at] = num[c];
+          r.kappa[at] = mag[c];
+        }
+      }
+    }
+    // Final state.
+    const double carried = lo.causal ? std::pow(lambda, static_cast<double>(n)) : 0.0;
+    for (std::size_t a = 0; a < d; ++a) {
+      for (std::size_t c = 0; c < d; ++c) {
+        double s = carried * (lo.causal ? S0[(h * d + a) * d + c] : 0.0);
+        for (std::size_t j = 0; j < n; ++j) {
+          const double w = lo.causal ? std::pow(lambda, static_cast<double>(n - 1 - j)) : 1.0;
+          s += w * phi(p.kf(j, g, a)) * p.vf(j, g, c);
+        }
+        r.S[(h * d + a) * d + c] = s;
+      }
+      if (elu) {
+        double s = lo.causal ? z0[h * d + a] : 0.0;
+        for (std::size_t j = 0; j < n; ++j) s += phi(p.kf(j, g, a));
+        r.z[h * d + a] = s;
+      }
+    }
+  }
+  return r;
+}
+
+struct LinearCase {
+  const char* name;
+  LinearAttentionOptions options;
+};
+
+std::vector<LinearCase> linear_cases() {
+  std::vector<LinearCase> c;
+  LinearAttentionOptions o;
+  o.causal = false;
+  c.push_back({"elu1_noncausal", o});
+  o.causal = true;
+  c.push_back({"elu1_causal", o});
+  o.chunk = 7;
+  c.push_back({"elu1_causal_chunk7", o});
+  LinearAttentionOptions dcy;
+  dcy.kind = LinearKind::kDecay;
+  c.push_back({"decay", dcy});
+  dcy.chunk = 1;
+  c.push_back({"decay_chunk1", dcy});
+  dcy.chunk = 5;
+  c.push_back({"decay_chunk5", dcy});
+  return c;
+}
+
+TEST(LinearAttention, MatchesReference) {
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    double worst = 0;
+    for (const Shape& s : std::vector<Shape>{{1, 1, 1, 1, 64}, {45, 45, 4, 2, 64}, {70, 70, 2, 1, 80}, {33, 33, 2, 2, 3}}) {
+      for (KvType type : {KvType::kFloat32, KvType::kBFloat16}) {
+        for (const LinearCase& lc : linear_cases()) {
+          Problem p = make_problem(s.L, s.n, s.H, s.Hk, s.d, Layout::kTokenMajor, type, s.L + 100);
+          if (!lc.options.causal) {  // non-causal: more keys than queries
+            p = make_problem(s.L, s.n + 9, s.H, s.Hk, s.d, Layout::kHeadMajor, type, s.L + 200);
+          }
+          // Scale q and k down so decay products stay O(1) like a trained model's.
+          for (auto& x : p.q) x *= 0.3f;
+          std::mt19937 rng(7);
+          std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+          std::vector<float> S0(p.H * p.d * p.d), z0(p.H * p.d), decay(p.H);
+          for (auto& x : S0) x = u01(rng) - 0.5f;
+          for (auto& x : z0) x = 1.0f + u01(rng);
+          for (std::size_t h = 0; h < p.H; ++h) decay[h] = h == 0 ? 0.0f : 0.05f * static_cast<float>(h * h);
+          LinearAttentionOptions o = lc.options;
+          o.decay = decay.data();
+          const LinearRef ref = reference_linear(p, o, S0, z0, decay);
+          std::vector<float> out(p.L * p.H * p.d), S = S0, z = z0;
+          AttentionTensors t = tensors_of(p, out.data());
+          const bool elu = o.kind == LinearKind::kEluPlusOne;
+          const Status st = softkern::linear_attention(t, S.data(), elu ? z.data() : nullptr, o);
+          const std::string what = std::string(softkern::isa_name(isa)) + " " + lc.name + " L=" + std::to_string(s.L) +
+                                   " H=" + std::to_string(s.H) + " d=" + std::to_string(s.d) + " " + type_name(type);
+          if (!st.ok()) {
+            log.add(what + ": rejected: " + st.message());
+            continue;
+          }
+          const double F = kAttnC + 2.0 * (p.d + 2) + 2.0 * p.L;
+          for (std::size_t x = 0; x < out.size(); ++x) {
+            const double err = std::fabs(out[x] - ref.o[x]);
+            if (!(err <= 0x1p-24 * F * ref.kappa[x] + 0x1p-126)) {
+              log.add(what + ": o[" + std::to_string(x) + "] = " + std::to_string(out[x]) + " reference " +
+                      std::to_string(ref.o[x]));
+            }
+            if (ref.kappa[x] > 0) worst = std::max(worst, err / (0x1p-24 * ref.kappa[x]));
+          }
+          for (std::size_t x = 0; x < S.size(); ++x) {
+            if (!(std::fabs(S[x] - ref.S[x]) <= 1e-4 * (1 + std::fabs(ref.S[x])))) {
+              log.add(what + ": state S[" + std::to_string(x) + "] = " + std::to_string(S[x]) + " reference " +
+                      std::to_string(ref.S[x]));
+              break;
+            }
+          }
+          if (elu)
+            for (std::size_t x = 0; x < z.size(); ++x)
+              if (!(std::fabs(z[x] - ref.z[x]) <= 1e-5 * (1 + std::fabs(ref.z[x])))) {
+                log.add(what + ": normaliser z differs");
+                break;
+              }
+        }
+      }
+    }
+    std::printf("[ accuracy ] %s linear: max err/(u kappa) = %.2f\n", softkern::isa_name(isa), worst);
+  });
+}
+
+// Decode (one token per call, the state carried by the caller) equals the
+// chunked prefill within the bound; a long sequence with strong decay
+// (lambda^-t would overflow float after ~180 tokens) stays finite.
+TEST(LinearAttention, DecodeStepsEqualPrefill) {
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (LinearKind kind : {LinearKind::kEluPlusOne, LinearKind::kDecay}) {
+      Problem p = make_problem(600, 600, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 9);
+      for (auto& x : p.q) x *= 0.3f;
+      std::vector<float> decay = {0.5f, 0.01f};
+      LinearAttentionOptions o;
+      o.kind = kind;
+      o.decay = decay.data();
+      const bool elu = kind == LinearKind::kEluPlusOne;
+      std::vector<float> S(p.H * p.d * p.d, 0.0f), z(p.H * p.d, 0.0f), out(p.L * p.H * p.d);
+      ASSERT_TRUE(softkern::linear_attention(tensors_of(p, out.data()), S.data(), elu ? z.data() : nullptr, o).ok());
+      std::vector<float> S2(S.size(), 0.0f), z2(z.size(), 0.0f), step(p.H * p.d);
+      const std::vector<float> zeros_S(S.size(), 0.0f), zeros_z(z.size(), 0.0f);
+      const LinearRef ref = reference_linear(p, o, zeros_S, zeros_z, decay);
+      const double F = kAttnC + 2.0 * (p.d + 2) + 2.0 * p.L;
+      double worst = 0;
+      for (std::size_t i = 0; i < p.L; ++i) {
+        AttentionTensors t = tensors_of(p, step.data());
+        t.queries = t.keys = 1;
+        t.q = p.q.data() + i * p.H * p.d;
+        t.k = p.k.data() + i * p.kv_row_stride();
+        t.v = p.v.data() + i * p.kv_row_stride();
+        ASSERT_TRUE(softkern::linear_attention(t, S2.data(), elu ? z2.data() : nullptr, o).ok());
+        for (std::size_t x = 0; x < step.size(); ++x) {
+          const std::size_t at = i * p.H * p.d + x;
+          const double limit = 0x1p-24 * F * ref.kappa[at] + 0x1p-126;
+          if (!(std::fabs(step[x] - ref.o[at]) <= limit) || !(std::fabs(out[at] - ref.o[at]) <= limit))
+            log.add(std::string(softkern::isa_name(isa)) + ": decode or prefill outside the bound at token " +
+                    std::to_string(i));
+          worst = std::max(worst, std::fabs(step[x] - out[at]) / (0x1p-24 * ref.kappa[at]));
+        }
+      }
+      for (std::size_t x = 0; x < S.size(); ++x)
+        if (!(std::fabs(S[x] - S2[x]) <= 1e-4f * (1 + std::fabs(S[x])))) {
+          log.add(std::string(softkern::isa_name(isa)) + ": decode state differs from prefill state");
+          break;
+        }
+      std::printf("[ accuracy ] %s linear %s L=600 decode vs prefill: max |difference|/(u kappa) = %.2f\n",
+                  softkern::isa_name(isa), elu ? "elu1" : "decay", worst);
+    }
+  });
+}
+
+TEST(LinearAttention, RejectedCallsWriteNothing) {
+  Problem p = make_problem(8, 8, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 4);
+  std::vector<float> decay = {0.1f, -1.0f};
+  for_each_supported_isa([&](Isa isa) {
+    std::vector<float> out(p.L * p.H * p.d), S(p.H * p.d * p.d), z(p.H * p.d);
+    fill_sentinel(out.data(), out.size());
+    fill_sentinel(S.data(), S.size());
+    fill_sentinel(z.data(), z.size());
+    auto check = [&](const char* name, StatusCode code, AttentionTensors t, float* s, float* zz,
+                     LinearAttentionOptions o) {
+      const Status st = softkern::linear_attention(t, s, zz, o);
+      EXPECT_EQ(st.code(), code) << softkern::isa_name(isa) << " " << name << ": " << st.message();
+      EXPECT_TRUE(is_sentinel(out.data(), out.size()) && is_sentinel(S.data(), S.size()) &&
+                  is_sentinel(z.data(), z.size()))
+          << name << ": something was written";
+    };
+    const AttentionTensors t = tensors_of(p, out.data());
+    LinearAttentionOptions o;
+    check("null state", StatusCode::kNullPointer, t, nullptr, z.data(), o);
+    check("null normaliser", StatusCode::kNullPointer, t, S.data(), nullptr, o);
+    AttentionTensors t2 = t;
+    t2.keys = 7;
+    check("causal with queries != keys", StatusCode::kBadArgument, t2, S.data(), z.data(), o);
+    LinearAttentionOptions d;
+    d.kind = LinearKind::kDecay;
+    check("decay without decay", StatusCode::kNullPointer, t, S.data(), nullptr, d);
+    d.decay = decay.data();
+    check("negative decay", StatusCode::kBadArgument, t, S.data(), nullptr, d);
+    decay[1] = 0.2f;
+    d.causal = false;
+    check("non-causal decay", StatusCode::kBadArgument, t, S.data(), nullptr, d);
+    decay[1] = -1.0f;
+    o.chunk = 33;
+    check("chunk 33", StatusCode::kBadArgument, t, S.data(), z.data(), o);
+    o.chunk = 0;
+    o.eps = -1;
+    check("eps < 0", StatusCode::kBadArgument, t, S.data(), z.data(), o);
+    o.eps = 1e-6f;
+    check("state overlaps o", StatusCode::kOverlap, t, out.data() + 5, z.data(), o);
+    AttentionTensors t3 = t;
+    t3.q = S.data();
+    check("state overlaps q", StatusCode::kOverlap, t3, S.data(), z.data(), o);
+  });
+}
+
+}  // namespace
+}  // namespace softkern_test

@@ -195,7 +195,8 @@ struct LinearAttentionOptions {
   float eps = 1e-6f;    // kEluPlusOne's denominator, finite and >= 0
   // kDecay: s_h >= 0 per query head (`heads` floats), lambda_h = e^{-s_h}.
   const float* decay = nullptr;
-  // kDecay prefill: tokens per chunk, 1..1024 (0 means 64).
+  // Causal forms: tokens per chunk, 1..32 (0 means 32). Every chunk size
+  // gives the same result up to rounding.
   std::size_t chunk = 0;
 };
 
@@ -206,8 +207,11 @@ struct LinearAttentionOptions {
 //   state:      `heads` blocks of d x d floats, S[h][a][b] = sum phi(k)_a v_b,
 //               at state + h * d * d; zero it for a new sequence;
 //   normaliser: kEluPlusOne only, `heads` blocks of d floats (z); null for kDecay.
-// Both are read, advanced over the call's tokens, and written back. Non-causal
-// (kEluPlusOne only) uses no state (pass null): each query sees every key.
+// Both are read, advanced over the call's tokens, and written back.
+// Non-causal (kEluPlusOne only; each query sees every key): state and
+// normaliser are not read; they receive S = sum_j phi(k_j) v_j^T and
+// z = sum_j phi(k_j) of the call's keys (the caller provides the memory:
+// softkern allocates nothing).
 // GQA as in attention(): query head h reads KV head h / (H / Hk); the state
 // is per query head.
 Status linear_attention(const AttentionTensors& tensors, float* state, float* normaliser,

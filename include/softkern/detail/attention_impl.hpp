@@ -361,6 +361,70 @@ Status attention_merge(std::size_t splits, std::size_t rows, std::size_t heads, 
   return Status::Ok();
 }
 
+Status linear_attention(const AttentionTensors& tensors, float* state, float* normaliser,
+                        const LinearAttentionOptions& options) {
+  // Positions, masks and windows do not apply: validate the shapes with the
+  // queries placed at 0.
+  AttentionTensors t = tensors;
+  t.query_start = 0;
+  t.key_start = 0;
+  detail::LinearParams lp{};
+  if (Status s = detail::MakeTensorParams(t, "linear_attention", &lp.t); !s.ok()) return s;
+  const int kind = static_cast<int>(options.kind);
+  if (kind < 0 || kind > 1) return Status(StatusCode::kBadArgument, "linear_attention: unknown LinearKind");
+  const bool elu = options.kind == LinearKind::kEluPlusOne;
+  if (!elu && !options.causal) return Status(StatusCode::kBadArgument, "linear_attention: kDecay is causal only");
+  if (options.causal && t.queries != t.keys) {
+    return Status(StatusCode::kBadArgument, "linear_attention: causal needs queries == keys (token i is query i and key i)");
+  }
+  if (!(options.eps >= 0.0f) || !std::isfinite(options.eps)) {
+    return Status(StatusCode::kBadArgument, "linear_attention: eps must be finite and >= 0");
+  }
+  if (options.chunk > 32) return Status(StatusCode::kBadArgument, "linear_attention: chunk must be in [1, 32] (0 means 32)");
+  if (t.lse != nullptr) return Status(StatusCode::kBadArgument, "linear_attention: lse does not apply (pass null)");
+  if (t.queries == 0 && (!options.causal || t.keys == 0)) return Status::Ok();
+  if (state == nullptr || (elu && normaliser == nullptr)) {
+    return Status(StatusCode::kNullPointer, "linear_attention: state (and, for elu+1, normaliser) is null");
+  }
+  if (!elu) {
+    if (options.decay == nullptr) return Status(StatusCode::kNullPointer, "linear_attention: kDecay needs decay[heads]");
+    for (std::size_t h = 0; h < t.heads; ++h) {
+      if (!(options.decay[h] >= 0.0f) || !std::isfinite(options.decay[h])) {
+        return Status(StatusCode::kBadArgument, "linear_attention: decay s_h must be finite and >= 0");
+      }
+    }
+  }
+  const std::size_t one[1] = {1}, unit[1] = {1};
+  std::size_t state_elems, norm_elems;
+  if (__builtin_mul_overflow(t.heads, t.head_dim * t.head_dim, &state_elems) ||
+      __builtin_mul_overflow(t.heads, t.head_dim, &norm_elems)) {
+    return Status(StatusCode::kBadStride, "linear_attention: the state's size overflows");
+  }
+  detail::Extent outputs[2], inputs[1];
+  int input_count = 0;
+  if (!detail::TensorExtent(state, one, unit, 1, state_elems, sizeof(float), &outputs[0]) ||
+      (elu && !detail::TensorExtent(normaliser, one, unit, 1, norm_elems, sizeof(float), &outputs[1]))) {
+    return Status(StatusCode::kBadStride, "linear_attention: the state exceeds PTRDIFF_MAX bytes");
+  }
+  if (!elu) {
+    (void)detail::TensorExtent(options.decay, one, unit, 1, t.heads, sizeof(float), &inputs[0]);
+    input_count = 1;
+  }
+  if (Status s = detail::CheckTensorMemory(lp.t, inputs, input_count, outputs, elu ? 2 : 1); !s.ok()) return s;
+  Status status;
+  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  if (table == nullptr) return status;
+  lp.state = state;
+  lp.normaliser = elu ? normaliser : nullptr;
+  lp.kind = options.kind;
+  lp.causal = options.causal;
+  lp.eps = options.eps;
+  lp.decay = options.decay;
+  lp.chunk = options.chunk == 0 ? 32 : options.chunk;
+  table->linear(lp);
+  return Status::Ok();
+}
+
 }  // namespace softkern
 
 #endif  // SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_

@@ -70,6 +70,7 @@ struct AttentionTable {
   Isa isa;
   void (*attention)(const AttentionParams& params);
   void (*merge)(const MergeParams& params);
+  void (*linear)(const LinearParams& params);
 };
 
 }  // namespace detail
