@@ -445,6 +445,8 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
 }  // namespace
 }  // namespace softkern_bench
 
+namespace softkern_bench { void RegisterAttentionBenchmarks(bool smoke); }  // attention_bench.cpp
+
 int main(int argc, char** argv) {
   // One thread for the peers that use OpenMP (oneDNN): set before they start.
   setenv("OMP_NUM_THREADS", "1", 0);
@@ -495,6 +497,7 @@ int main(int argc, char** argv) {
   for (const auto& p : peers) std::printf(" %s", p->name());
   std::printf("\n");
   softkern_bench::RegisterAll(config, peers);
+  softkern_bench::RegisterAttentionBenchmarks(config.smoke);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
