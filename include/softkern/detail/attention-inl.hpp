@@ -253,6 +253,19 @@ HWY_INLINE const float* MaskRow(const AttentionParams& p, const TileRow& r) {
   return p.mask == nullptr ? nullptr : p.mask + r.query * p.mask_row_stride + r.head * p.mask_head_stride;
 }
 
+// a . b over dp floats (a aligned, both padded to whole vectors), two accumulators.
+HWY_INLINE float Dot(DF df, const float* a, const float* b, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  VF s0 = hn::Zero(df), s1 = hn::Zero(df);
+  std::size_t c = 0;
+  for (; c + 2 * N <= dp; c += 2 * N) {
+    s0 = hn::MulAdd(hn::Load(df, a + c), hn::LoadU(df, b + c), s0);
+    s1 = hn::MulAdd(hn::Load(df, a + c + N), hn::LoadU(df, b + c + N), s1);
+  }
+  if (c < dp) s0 = hn::MulAdd(hn::Load(df, a + c), hn::LoadU(df, b + c), s0);
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+}
+
 // Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
 // q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
 // invisible keys and in the padding up to a whole vector.
@@ -272,9 +285,9 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
       je = HWY_MAX(je, e);
     }
   }
-  for (std::size_t r0 = 0; r0 < tile.rows; r0 += 4) {
-    const std::size_t r1 = HWY_MIN(r0 + 1, tile.rows - 1), r2 = HWY_MIN(r0 + 2, tile.rows - 1),
-                      r3 = HWY_MIN(r0 + 3, tile.rows - 1);
+  std::size_t r0 = 0;
+  for (; r0 + 4 <= tile.rows; r0 += 4) {
+    const std::size_t r1 = r0 + 1, r2 = r0 + 2, r3 = r0 + 3;
     const float* q0 = sc.q[r0];
     const float* q1 = sc.q[r1];
     const float* q2 = sc.q[r2];
@@ -290,9 +303,21 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
         a3 = hn::MulAdd(hn::Load(df, q3 + c), kv, a3);
       }
       sc.s[r0][j] = hn::GetLane(hn::SumOfLanes(df, a0));
-      if (r0 + 1 < tile.rows) sc.s[r1][j] = hn::GetLane(hn::SumOfLanes(df, a1));
-      if (r0 + 2 < tile.rows) sc.s[r2][j] = hn::GetLane(hn::SumOfLanes(df, a2));
-      if (r0 + 3 < tile.rows) sc.s[r3][j] = hn::GetLane(hn::SumOfLanes(df, a3));
+      sc.s[r1][j] = hn::GetLane(hn::SumOfLanes(df, a1));
+      sc.s[r2][j] = hn::GetLane(hn::SumOfLanes(df, a2));
+      sc.s[r3][j] = hn::GetLane(hn::SumOfLanes(df, a3));
+    }
+  }
+  // The remaining rows (decode: usually all of them) one at a time, with the
+  // same arithmetic per row as above (one accumulator, lanes summed last),
+  // so that a row's scores do not depend on the rows it shares a tile with.
+  for (; r0 < tile.rows; ++r0) {
+    const float* q0 = sc.q[r0];
+    for (std::size_t j = jb; j < je; ++j) {
+      const float* k = sc.krow[j];
+      VF a0 = hn::Zero(df);
+      for (std::size_t c = 0; c < dp; c += N) a0 = hn::MulAdd(hn::Load(df, q0 + c), hn::LoadU(df, k + c), a0);
+      sc.s[r0][j] = hn::GetLane(hn::SumOfLanes(df, a0));
     }
   }
   for (std::size_t r = 0; r < tile.rows; ++r) {
@@ -785,18 +810,6 @@ HWY_INLINE void LinearLoadQ(DF df, const LinearParams& lp, std::size_t h, std::s
     }
     for (std::size_t c = 0; c < dp; ++c) sc.o[i][c] = 0.0f;
   }
-}
-
-HWY_INLINE float Dot(DF df, const float* a, const float* b, std::size_t dp) {
-  const std::size_t N = hn::Lanes(df);
-  VF s0 = hn::Zero(df), s1 = hn::Zero(df);
-  std::size_t c = 0;
-  for (; c + 2 * N <= dp; c += 2 * N) {
-    s0 = hn::MulAdd(hn::Load(df, a + c), hn::Load(df, b + c), s0);
-    s1 = hn::MulAdd(hn::Load(df, a + c + N), hn::Load(df, b + c + N), s1);
-  }
-  if (c < dp) s0 = hn::MulAdd(hn::Load(df, a + c), hn::Load(df, b + c), s0);
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
 }
 
 HWY_INLINE void WriteLinearRow(const LinearParams& lp, std::size_t i, std::size_t h, const float* o, float mul) {
