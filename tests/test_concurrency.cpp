@@ -26,7 +26,7 @@ TEST(Concurrency, EveryPublicFunctionFromEightThreadsWhileTargetsSwitch) {
   const std::vector<NamedOptions> variants = option_variants();
   for (int k = 0; k < 24; ++k) {
     Case c;
-    c.x = make_row(kAllDistributions[k % 8], 37 + 211 * static_cast<std::size_t>(k), k);
+    c.x = make_row(kAllDistributions[k % kDistributionCount], 37 + 211 * static_cast<std::size_t>(k), k);
     c.options = variants[static_cast<std::size_t>(k) % variants.size()].options;
     c.options.algorithm = kAllAlgorithms[k % 5];
     c.reference = reference_softmax(c.x.data(), c.x.size(), c.options);

@@ -184,7 +184,7 @@ void check_rows(const std::string& label, const SoftmaxOptions& o,
   // next to ordinary ones) with seed 100 + r.
   std::vector<std::vector<float>> data(rows);
   for (std::size_t r = 0; r < rows; ++r)
-    data[r] = make_row(kAllDistributions[r % 8], cols, 100 + r);
+    data[r] = make_row(kAllDistributions[r % kDistributionCount], cols, 100 + r);
 
   PaddedBuffer xb(x_extent, 7);  // sentinel everywhere, rows copied in below
   for (std::size_t r = 0; r < rows; ++r)
@@ -216,7 +216,7 @@ void check_rows(const std::string& label, const SoftmaxOptions& o,
     const Accuracy acc = check_softmax(data[r].data(), y + r * y_stride, cols, o, ref);
     if (!acc.ok())
       log.add(where.str() + " row " + std::to_string(r) + " (dist=" +
-              distribution_name(kAllDistributions[r % 8]) + " seed=" + std::to_string(100 + r) +
+              distribution_name(kAllDistributions[r % kDistributionCount]) + " seed=" + std::to_string(100 + r) +
               "): " + acc.first_failure);
     total.merge(acc);
   }
