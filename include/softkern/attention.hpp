@@ -25,10 +25,11 @@
 // values do not matter, NaN included). A query that sees no key gives an
 // all-zero output (not NaN) and, for softmax without a sink, lse = -inf.
 //
-// Non-finite inputs: a NaN or infinite q.k score of a visible key, or a NaN
-// in a visible V row, makes that query's output NaN (softmax, sigmoid and
-// softplus alike); +inf scores are not given the limit semantics softmax()
-// gives +inf logits.
+// Non-finite inputs: a NaN score, or a NaN in the V row of a key with a
+// non-zero weight, makes that query's output NaN. A +inf score makes a
+// softmax or softplus query NaN (no limit semantics, unlike softmax() on
+// +inf logits); sigmoid saturates (weight 1). A -inf score hides the key,
+// like a -inf mask entry.
 //
 // Rejected calls (bad shapes, strides, null pointers, overlapping outputs,
 // out-of-domain options) return a Status and write nothing.
