@@ -17,6 +17,7 @@
 #include <cstddef>
 
 #include "softkern/dispatch.hpp"
+#include "softkern/executor.hpp"
 #include "softkern/status.hpp"
 
 namespace softkern {
@@ -69,6 +70,11 @@ struct SoftmaxOptions {
   bool has_sink = false;
   float sink = 0.0f;
   StreamingStores streaming = StreamingStores::kAuto;
+  // Where the work may run (executor.hpp). Null: on the calling thread, with
+  // no allocation. softmax_rows splits the rows into contiguous blocks, one
+  // task each; every row is computed exactly as it would be alone, so the
+  // results are bit-identical whatever the executor and its thread count.
+  Executor* executor = nullptr;
 };
 
 // y[i] = softmax(x)[i] for i in [0, n).

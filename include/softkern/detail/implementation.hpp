@@ -34,6 +34,7 @@
 
 #include "softkern/detail/cpu.hpp"
 #include "softkern/detail/fp_env.hpp"
+#include "softkern/detail/thread_pool.hpp"
 #include "softkern/detail/kernel_table.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
@@ -351,7 +352,9 @@ bool streams_for(std::size_t n, StreamingStores choice) {
   if (choice != StreamingStores::kAuto || n < streaming_threshold_bytes() / sizeof(float)) return false;
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
-  return table != nullptr && table->vector_bytes >= 64;
+  // Whole 64-byte lines per vector: AVX-512, and SVE when its run-time
+  // vector length is a multiple of 512 bits.
+  return table != nullptr && table->vector_bytes() % 64 == 0;
 }
 
 Algorithm auto_algorithm(std::size_t n) {
@@ -421,7 +424,33 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
-  for (std::size_t r = 0; r < rows; ++r) table->softmax_row(x + r * x_stride, y + r * y_stride, cols, params);
+  Executor* executor = options.executor;
+  if (executor == nullptr || rows == 1 || executor->concurrency() <= 1) {
+    for (std::size_t r = 0; r < rows; ++r) table->softmax_row(x + r * x_stride, y + r * y_stride, cols, params);
+    return Status::Ok();
+  }
+  // Contiguous blocks of rows, a few per thread so that uneven progress
+  // evens out; each task runs in the IEEE defaults too (a worker thread has
+  // its own floating-point state).
+  struct Job {
+    const detail::KernelTable* table;
+    const detail::RowParams* params;
+    const float* x;
+    float* y;
+    std::size_t x_stride, y_stride, rows, cols, rows_per_task;
+  };
+  const std::size_t tasks = std::min(rows, 4 * executor->concurrency());
+  Job job{table, &params, x, y, x_stride, y_stride, rows, cols, (rows + tasks - 1) / tasks};
+  executor->run((rows + job.rows_per_task - 1) / job.rows_per_task,
+                [](void* context, std::size_t task) {
+                  const Job& j = *static_cast<const Job*>(context);
+                  const detail::ScopedDefaultFpEnv task_fp_env;
+                  const std::size_t end = std::min(j.rows, (task + 1) * j.rows_per_task);
+                  for (std::size_t r = task * j.rows_per_task; r < end; ++r) {
+                    j.table->softmax_row(j.x + r * j.x_stride, j.y + r * j.y_stride, j.cols, *j.params);
+                  }
+                },
+                &job);
   return Status::Ok();
 }
 
