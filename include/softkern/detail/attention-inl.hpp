@@ -390,6 +390,7 @@ HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
 // Loads the tile's queries into scratch: q * factor, zero padded to dp.
 HWY_INLINE void LoadQueries(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                             std::size_t dp, const float* factor) {
+  (void)df;
   const std::size_t d = p.head_dim;
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const float* q = p.q + tile.row[r].query * p.q_row_stride + tile.row[r].head * p.q_head_stride;
@@ -770,7 +771,6 @@ struct LinearScratch {
   HWY_ALIGN float k[kBlockKeys][kPaddedDim];
   HWY_ALIGN float o[kBlockKeys][kPaddedDim];
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
-  HWY_ALIGN float kbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kBlockKeys][kScoreStride];
   HWY_ALIGN float srow[kPaddedDim];
   const float* krow[kBlockKeys];
@@ -784,7 +784,9 @@ HWY_INLINE void LinearLoadKv(DF df, const LinearParams& lp, std::size_t g, std::
                              std::size_t dp, LinearScratch& sc) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t d = lp.t.head_dim;
-  LoadRows(df, lp.t, lp.t.k, g, j0, count, dp, sc.kbuf, sc.krow);
+  // 16-bit rows are converted straight into sc.k (phi then runs in place);
+  // float rows are read where they are and copied through phi.
+  LoadRows(df, lp.t, lp.t.k, g, j0, count, dp, &sc.k[0][0], sc.krow);
   LoadRows(df, lp.t, lp.t.v, g, j0, count, dp, sc.vbuf, sc.vrow);
   for (std::size_t j = 0; j < count; ++j) {
     for (std::size_t c = 0; c < dp; c += N) {
