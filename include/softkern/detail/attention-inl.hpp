@@ -311,9 +311,30 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
   // The remaining rows (decode: usually all of them) one at a time, with the
   // same arithmetic per row as above (one accumulator, lanes summed last),
   // so that a row's scores do not depend on the rows it shares a tile with.
+  // Four keys at a time: four independent accumulator chains hide the
+  // multiply-add latency, and each q vector is loaded once per four keys.
   for (; r0 < tile.rows; ++r0) {
     const float* q0 = sc.q[r0];
-    for (std::size_t j = jb; j < je; ++j) {
+    std::size_t j = jb;
+    for (; j + 4 <= je; j += 4) {
+      const float* k0 = sc.krow[j];
+      const float* k1 = sc.krow[j + 1];
+      const float* k2 = sc.krow[j + 2];
+      const float* k3 = sc.krow[j + 3];
+      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (std::size_t c = 0; c < dp; c += N) {
+        const VF qv = hn::Load(df, q0 + c);
+        a0 = hn::MulAdd(qv, hn::LoadU(df, k0 + c), a0);
+        a1 = hn::MulAdd(qv, hn::LoadU(df, k1 + c), a1);
+        a2 = hn::MulAdd(qv, hn::LoadU(df, k2 + c), a2);
+        a3 = hn::MulAdd(qv, hn::LoadU(df, k3 + c), a3);
+      }
+      sc.s[r0][j] = hn::GetLane(hn::SumOfLanes(df, a0));
+      sc.s[r0][j + 1] = hn::GetLane(hn::SumOfLanes(df, a1));
+      sc.s[r0][j + 2] = hn::GetLane(hn::SumOfLanes(df, a2));
+      sc.s[r0][j + 3] = hn::GetLane(hn::SumOfLanes(df, a3));
+    }
+    for (; j < je; ++j) {
       const float* k = sc.krow[j];
       VF a0 = hn::Zero(df);
       for (std::size_t c = 0; c < dp; c += N) a0 = hn::MulAdd(hn::Load(df, q0 + c), hn::LoadU(df, k + c), a0);
