@@ -250,13 +250,12 @@ TEST_P(SpecialValues, HugeFiniteValuesNeverGiveNan) {
   }
 }
 
-// Temperature is valid from 1/FLT_MAX (so that 1/T is a float) to FLT_MAX: a
-// tiny one makes softmax an argmax with ties sharing, and 0 * inf must not
-// appear; a huge one flattens the row. Below 1/FLT_MAX the call is rejected
-// (RejectedCalls.TemperatureWhoseInverseOverflows).
+// Temperature is valid from 2^-100 to 2^100: a tiny one makes softmax an
+// argmax with ties sharing, and 0 * inf must not appear; a huge one flattens
+// the row. Outside, the call is rejected (RejectedCalls.BadTemperatures).
 TEST_P(SpecialValues, ExtremeTemperatures) {
   FailureLog log;
-  for (float t : {3e-39f, 1e-30f, 1e-10f, 1e30f, FLT_MAX}) {
+  for (float t : {0x1p-100f, 1e-30f, 1e-10f, 1e30f, 0x1p100f}) {
     char tname[32];
     std::snprintf(tname, sizeof tname, "%g", static_cast<double>(t));
     const std::vector<NamedOptions> variants = {
@@ -557,9 +556,11 @@ TEST_P(RejectedCalls, SizesBeyondPtrdiffMax) {
 }
 
 TEST_P(RejectedCalls, BadTemperatures) {
-  // FLT_TRUE_MIN and 1e-39 are positive but below 1/FLT_MAX: 1/T is not a float.
+  // Positive but outside [2^-100, 2^100] too (the fuzzer found FLT_MAX:
+  // x - M overflowed float where (x - M)/T was still finite).
   const float bad[] = {0.0f, -0.0f, -1.0f, -FLT_TRUE_MIN, -FLT_MAX, kNan, -kNan, kInf, -kInf,
-                       FLT_TRUE_MIN, 1e-39f};
+                       FLT_TRUE_MIN, 1e-39f, std::nextafter(0x1p-100f, 0.0f),
+                       std::nextafter(0x1p100f, kInf), 1e31f, FLT_MAX};
   for (const SoftmaxOptions& base : options_to_try()) {
     for (float t : bad) {
       SoftmaxOptions o = base;

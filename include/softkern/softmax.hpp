@@ -59,8 +59,9 @@ enum class StreamingStores : int {
 
 struct SoftmaxOptions {
   Algorithm algorithm = Algorithm::kAuto;
-  // softmax(x / temperature); must be finite and > 0. Folded into the
-  // exponent's scale, never a separate pass.
+  // softmax(x / temperature), temperature in [2^-100, 2^100] (other values,
+  // NaN included, are rejected). Folded into the exponent's scale, never a
+  // separate pass.
   float temperature = 1.0f;
   // Output log(softmax(x / T)) instead of softmax(x / T).
   bool log = false;

@@ -64,7 +64,7 @@ class Bytes {
 }
 
 float Temperature(Bytes& in) {
-  const float table[] = {1.0f, 0.5f, 2.0f, 0.25f, 3.0f, 1e-30f, 3e-39f, 1e30f, FLT_MAX,
+  const float table[] = {1.0f, 0.5f, 2.0f, 0.25f, 3.0f, 1e-30f, 0x1p-100f, 0x1p100f, FLT_MAX,
                          0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(),
                          std::numeric_limits<float>::infinity(), 1e-39f};
   const std::uint8_t b = in.u8();
@@ -73,7 +73,7 @@ float Temperature(Bytes& in) {
 }
 
 bool TemperatureValid(float t) {
-  return t > 0 && std::isfinite(t) && 1.0 / static_cast<double>(t) <= FLT_MAX;
+  return t >= 0x1p-100f && t <= 0x1p100f;
 }
 
 }  // namespace

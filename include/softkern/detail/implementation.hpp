@@ -216,8 +216,12 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
     return Status(StatusCode::kBadTemperature, "temperature must be finite and > 0");
   }
   const double inv_t = 1.0 / static_cast<double>(t);
-  if (!(inv_t <= std::numeric_limits<float>::max())) {
-    return Status(StatusCode::kBadTemperature, "temperature must be at least 1/FLT_MAX (2.9e-39) so that 1/temperature is a float");
+  // [2^-100, 2^100]: 1/T is a normal float, and an entry whose difference
+  // from the maximum overflows float (|x - M| > FLT_MAX ~ 2^128) has
+  // (x - M) / T < -2^28, whose exponential is exactly 0 anyway, so no
+  // algorithm loses anything by forming x - M in float.
+  if (!(t >= 0x1p-100f && t <= 0x1p100f)) {
+    return Status(StatusCode::kBadTemperature, "temperature must be in [2^-100, 2^100] (7.9e-31 to 1.3e30)");
   }
   const int algorithm = static_cast<int>(options.algorithm);
   if (algorithm < 0 || algorithm >= kAlgorithmCount) {
