@@ -112,14 +112,21 @@ HWY_INLINE V ExpPolynomial(D d, V r) {
   return hn::MulAdd(q, r, hn::Set(d, 1.0f));
 }
 
-// max(v, lo) that keeps a NaN v. x86 (maxps returns its second operand when
-// either is NaN), NEON and SVE (fmax propagates NaN) do it in one instruction;
-// Highway's scalar Max returns the non-NaN operand, so the scalar target
-// compares instead.
+// max(v, lo) that keeps a NaN v (so that a NaN input reaches the row's sum).
+// x86's maxps returns its second operand when either is NaN, so Highway's Max
+// does it in one instruction there. Not on Arm: Highway's Max is FMAXNM on
+// NEON (aarch64) and SVE, IEEE maxNum, which returns the non-NaN operand (a
+// NaN logit would become e^-104 = 0 and vanish from the sum); FMAX, which
+// propagates NaN, does it in one instruction instead. Highway's scalar Max
+// also returns the non-NaN operand, so the scalar target compares.
 template <class D, class V>
 HWY_INLINE V MaxKeepNaN(D d, V v, float lo) {
 #if HWY_TARGET == HWY_SCALAR
   return hn::IfThenElse(hn::Lt(v, hn::Set(d, lo)), hn::Set(d, lo), v);
+#elif HWY_TARGET == HWY_NEON
+  return V(vmaxq_f32(hn::Set(d, lo).raw, v.raw));
+#elif HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2
+  return svmax_f32_x(svptrue_b32(), v, hn::Set(d, lo));
 #else
   return hn::Max(hn::Set(d, lo), v);
 #endif

@@ -33,7 +33,10 @@ struct RowParams {
 
 struct KernelTable {
   Isa isa;  // filled from HWY_TARGET inside the target's own namespace
-  std::size_t vector_bytes;  // bytes per vector (the lanes of the widest float vector)
+  // Bytes per float vector of the code that runs. A function, not a
+  // constant: SVE's vector length (128 to 2048 bits) is the hardware's choice
+  // and known only at run time.
+  std::size_t (*vector_bytes)();
   void (*softmax_row)(const float* x, float* y, std::size_t n, const RowParams& params);
   void (*exp_array)(const float* x, float* y, std::size_t n);
 };

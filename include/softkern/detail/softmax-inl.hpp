@@ -2,8 +2,8 @@
 //
 // Re-included once per target. Every algorithm is written once here with
 // Highway ops; the only per-target code is in exp-inl.hpp (vscalefps on
-// AVX-512) and in ExpParts below (fused multiply-add vs. double on the scalar
-// target).
+// AVX-512), in ExpParts below (fused multiply-add vs. double on the scalar
+// target) and in StoredVF (SVE vectors cannot be struct members).
 //
 // Structure shared by all algorithms:
 //  - A *reduction* walks the row once and produces a per-lane statistic (a
@@ -57,6 +57,38 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // error bound; 1024 elements on AVX-512 is also where the leaf's data
 // (4 KiB) is still in L1 when the merge needs it.
 HWY_INLINE std::size_t LeafElements(DF d) { return 64 * hn::Lanes(d); }
+
+// A vector kept in a struct (the accumulators' constants and the pairs of
+// vectors the two-pass and online reductions carry). SVE vectors are
+// sizeless types: they can be variables, arguments, references and return
+// values, but not members of a struct or class. So on SVE (and any other
+// scalable target) StoredVF keeps the lanes in memory and loads them when
+// asked, which costs an L1 load where a constant is used (and, in the reload
+// pass, cannot be hoisted out of the loop: y's stores may alias it); on
+// every fixed-width target it holds the vector itself, so the code the
+// compiler sees there is what it was before.
+#if HWY_HAVE_SCALABLE
+class StoredVF {
+ public:
+  HWY_INLINE StoredVF(DF d, VF v) { hn::Store(v, d, lanes_); }
+  HWY_INLINE VF Get(DF d) const { return hn::Load(d, lanes_); }
+
+ private:
+  HWY_ALIGN float lanes_[hn::MaxLanes(DF())];
+};
+#else
+class StoredVF {
+ public:
+  HWY_INLINE StoredVF(DF d, VF v) : v_(v) { (void)d; }
+  HWY_INLINE VF Get(DF d) const {
+    (void)d;
+    return v_;
+  }
+
+ private:
+  VF v_;
+};
+#endif
 
 // ---------------------------------------------------------------- row walking
 
@@ -212,13 +244,13 @@ struct MaxAcc {
 // sum of e^{(x - max) / T}; returns e^z (reload stores it) or z (log-softmax
 // reload stores the shifted logit and later subtracts log(sum)).
 struct SumExpAcc {
-  VF max;
-  VF inv_temperature;
+  StoredVF max;
+  StoredVF inv_temperature;
   bool return_z;
   using State = VF;
   HWY_INLINE State Init(DF d) const { return hn::Zero(d); }
   HWY_INLINE VF Add(DF d, State& s, VF x) const {
-    const VF z = hn::Mul(hn::Sub(x, max), inv_temperature);
+    const VF z = hn::Mul(hn::Sub(x, max.Get(d)), inv_temperature.Get(d));
     const VF e = Exp(d, z);
     s = hn::Add(s, e);
     return return_z ? z : e;
@@ -255,23 +287,24 @@ constexpr float kTwoPassMaxExponent = 6000000.0f;  // beyond: the reduction lose
 constexpr float kLn2HiFma = 0x1.62E430p-1f;
 constexpr float kLn2LoFma = -0x1.05C610p-29f;
 
-struct ExpPair {
-  VF p;
-  VF n;
-};
-
+// Returns p and sets *n (a pointer, not a struct of two vectors: SVE vectors
+// cannot be struct members).
 template <bool kScaled>
-HWY_INLINE ExpPair ExpParts(DF d, VF x, const RowParams& params) {
+HWY_INLINE VF ExpParts(DF d, VF x, const RowParams& params, VF* n_out) {
 #if HWY_TARGET == HWY_SCALAR
   // One lane: reduce in double, where x / T and n * ln2 are exact enough.
   (void)d;
   const float xf = hn::GetLane(x);
-  if (std::isnan(xf)) return ExpPair{x, x};
+  if (std::isnan(xf)) {
+    *n_out = x;
+    return x;
+  }
   double z = kScaled ? static_cast<double>(xf) * params.inv_temperature_f64 : xf;
   if (z < kTwoPassMinInput) z = kTwoPassMinInput;
   const double n = std::nearbyint(z * 1.4426950408889634);
   const float r = static_cast<float>(z - n * 0.6931471805599453);
-  return ExpPair{ExpPolynomial(d, hn::Set(d, r)), hn::Set(d, static_cast<float>(n))};
+  *n_out = hn::Set(d, static_cast<float>(n));
+  return ExpPolynomial(d, hn::Set(d, r));
 #else
   VF t = x, c = hn::Zero(d);
   if (kScaled) {
@@ -286,7 +319,8 @@ HWY_INLINE ExpPair ExpParts(DF d, VF x, const RowParams& params) {
   VF r = hn::NegMulAdd(n, hn::Set(d, kLn2HiFma), t);
   r = hn::NegMulAdd(n, hn::Set(d, kLn2LoFma), r);
   if (kScaled) r = hn::Add(r, c);
-  return ExpPair{ExpPolynomial(d, r), n};
+  *n_out = n;
+  return ExpPolynomial(d, r);
 #endif
 }
 
@@ -327,18 +361,19 @@ template <bool kScaled>
 struct TwoPassAcc {
   const RowParams* params;
   struct State {
-    VF m;
-    VF e;
+    StoredVF m;
+    StoredVF e;
   };
   // acc += p * 2^{n - E} for the elements of one leaf, E fixed per lane.
   struct LeafSum {
     const RowParams* params;
-    VF exponent;
+    StoredVF exponent;
     using State = VF;
     HWY_INLINE State Init(DF d) const { return hn::Zero(d); }
     HWY_INLINE VF Add(DF d, State& s, VF x) const {
-      const ExpPair pn = ExpParts<kScaled>(d, x, *params);
-      s = hn::Add(s, MulByPow2Flush(d, pn.p, hn::Sub(pn.n, exponent)));
+      VF n;
+      const VF p = ExpParts<kScaled>(d, x, *params, &n);
+      s = hn::Add(s, MulByPow2Flush(d, p, hn::Sub(n, exponent.Get(d))));
       return x;
     }
     HWY_INLINE State Merge(DF d, State a, State b) const {
@@ -346,18 +381,21 @@ struct TwoPassAcc {
       return hn::Add(a, b);
     }
   };
-  HWY_INLINE State Merge(DF d, State a, State b) const {
-    const VF e = hn::Max(a.e, b.e);
-    const VF m = hn::Add(MulByPow2Flush(d, a.m, hn::Sub(a.e, e)), MulByPow2Flush(d, b.m, hn::Sub(b.e, e)));
-    return State{m, e};
+  HWY_INLINE State Merge(DF d, const State& a, const State& b) const {
+    const VF a_e = a.e.Get(d), b_e = b.e.Get(d);
+    const VF e = hn::Max(a_e, b_e);
+    const VF m = hn::Add(MulByPow2Flush(d, a.m.Get(d), hn::Sub(a_e, e)),
+                         MulByPow2Flush(d, b.m.Get(d), hn::Sub(b_e, e)));
+    return State{StoredVF(d, m), StoredVF(d, e)};
   }
   HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
     (void)y;
     // A NaN may vanish from the max (x86 maxps): it still reaches the sum,
     // through its own p.
-    const VF exponent = ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, nullptr, n), *params).n;
-    const LeafSum leaf_sum{params, exponent};
-    return State{FoldBlock(d, leaf_sum, x, nullptr, n), exponent};
+    VF exponent;
+    (void)ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, nullptr, n), *params, &exponent);
+    const LeafSum leaf_sum{params, StoredVF(d, exponent)};
+    return State{StoredVF(d, FoldBlock(d, leaf_sum, x, nullptr, n)), StoredVF(d, exponent)};
   }
 };
 
@@ -366,20 +404,22 @@ struct TwoPassAcc {
 // the maximum of a whole leaf first (the leaf is in L1 by then) and rescales
 // once per leaf, so the exponential is evaluated once per element, not twice.
 struct OnlineAcc {
-  VF inv_temperature;
+  StoredVF inv_temperature;
   struct State {
-    VF max;
-    VF sum;
+    StoredVF max;
+    StoredVF sum;
   };
-  HWY_INLINE State Init(DF d) const { return State{hn::Set(d, -kInf), hn::Zero(d)}; }
+  HWY_INLINE State Init(DF d) const { return State{StoredVF(d, hn::Set(d, -kInf)), StoredVF(d, hn::Zero(d))}; }
   // e^{(a - b)/T} for a <= b, with a == b (both -inf included) giving 1.
   HWY_INLINE VF Rescale(DF d, VF a, VF b) const {
-    return Exp(d, hn::Mul(hn::IfThenZeroElse(hn::Eq(a, b), hn::Sub(a, b)), inv_temperature));
+    return Exp(d, hn::Mul(hn::IfThenZeroElse(hn::Eq(a, b), hn::Sub(a, b)), inv_temperature.Get(d)));
   }
-  HWY_INLINE State Merge(DF d, State a, State b) const {
-    const VF max = hn::Max(a.max, b.max);
-    const VF sum = hn::MulAdd(a.sum, Rescale(d, a.max, max), hn::Mul(b.sum, Rescale(d, b.max, max)));
-    return State{max, sum};
+  HWY_INLINE State Merge(DF d, const State& a, const State& b) const {
+    const VF a_max = a.max.Get(d), b_max = b.max.Get(d);
+    const VF max = hn::Max(a_max, b_max);
+    const VF sum = hn::MulAdd(a.sum.Get(d), Rescale(d, a_max, max),
+                              hn::Mul(b.sum.Get(d), Rescale(d, b_max, max)));
+    return State{StoredVF(d, max), StoredVF(d, sum)};
   }
   HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
     (void)y;
@@ -387,8 +427,8 @@ struct OnlineAcc {
     // A lane that saw only -inf keeps max = -inf and sums against 0 instead,
     // so that -inf - (-inf) never happens.
     const VF shift = hn::IfThenZeroElse(hn::Eq(max, hn::Set(d, -kInf)), max);
-    const SumExpAcc sum_acc{shift, inv_temperature, false};
-    return State{max, FoldBlock(d, sum_acc, x, nullptr, n)};
+    const SumExpAcc sum_acc{StoredVF(d, shift), inv_temperature, false};
+    return State{StoredVF(d, max), StoredVF(d, FoldBlock(d, sum_acc, x, nullptr, n))};
   }
 };
 
@@ -455,7 +495,7 @@ HWY_NOINLINE void ThreePassRecompute(const float* x, float* y, std::size_t n,
   if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
   const VF vmax = hn::Set(d, max);
   const VF inv_t = hn::Set(d, params.inv_temperature);
-  const SumExpAcc sum_acc{vmax, inv_t, false};
+  const SumExpAcc sum_acc{StoredVF(d, vmax), StoredVF(d, inv_t), false};
   const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, nullptr, n)) + SinkTerm(params, max);
   if (std::isnan(sum)) return FillNaN(y, n);
   if (params.log) {
@@ -479,7 +519,7 @@ HWY_NOINLINE void ThreePassReload(const float* x, float* y, std::size_t n,
   const float max = RowMax(d, x, n, params);
   if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
   const VF vmax = hn::Set(d, max);
-  const SumExpAcc sum_acc{vmax, hn::Set(d, params.inv_temperature), params.log};
+  const SumExpAcc sum_acc{StoredVF(d, vmax), StoredVF(d, hn::Set(d, params.inv_temperature)), params.log};
   const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, y, n)) + SinkTerm(params, max);
   // x may be gone (in place), but a NaN sum with a finite max means a NaN input.
   if (std::isnan(sum)) return FillNaN(y, n);
@@ -502,10 +542,16 @@ HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowPa
   // Merge the lanes (and the sink) in double: E = max exponent, M = mantissa sum.
   HWY_ALIGN float m[hn::MaxLanes(DF())];
   HWY_ALIGN float e[hn::MaxLanes(DF())];
-  hn::Store(state.m, d, m);
-  hn::Store(state.e, d, e);
+  hn::Store(state.m.Get(d), d, m);
+  hn::Store(state.e.Get(d), d, e);
+  // The largest lane exponent; NaN lanes are skipped here (any_nan below
+  // catches them). Written as a compare rather than std::fmax: g++ 12 for
+  // aarch64 crashes (internal compiler error in vect_transform_reduction)
+  // when it vectorizes an fmax reduction of this 4-lane loop on NEON.
   double exponent = -std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) exponent = std::fmax(exponent, e[i]);
+  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
+    if (e[i] > exponent) exponent = e[i];
+  }
   const double sink_z = params.has_sink ? params.sink * params.inv_temperature_f64 : -HUGE_VAL;
   const double sink_n = std::nearbyint(sink_z * 1.4426950408889634);
   if (sink_n > exponent) exponent = sink_n;
@@ -538,8 +584,9 @@ HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowPa
   } else {
     const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / mantissa));
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
-      const ExpPair pn = ExpParts<kScaled>(d, v, params);
-      return MulByPow2(d, hn::Mul(pn.p, inv_mantissa), hn::Sub(pn.n, vexp));
+      VF n;
+      const VF p = ExpParts<kScaled>(d, v, params, &n);
+      return MulByPow2(d, hn::Mul(p, inv_mantissa), hn::Sub(n, vexp));
     });
   }
 }
@@ -554,13 +601,13 @@ HWY_NOINLINE void TwoPass(const float* x, float* y, std::size_t n, const RowPara
 HWY_NOINLINE void Online(const float* x, float* y, std::size_t n, const RowParams& params) {
   const DF d;
   const VF inv_t = hn::Set(d, params.inv_temperature);
-  const OnlineAcc acc{inv_t};
+  const OnlineAcc acc{StoredVF(d, inv_t)};
   const OnlineAcc::State state = ReduceTree(d, acc, x, nullptr, n);
   // Merge the lanes in double.
   HWY_ALIGN float lane_max[hn::MaxLanes(DF())];
   HWY_ALIGN float lane_sum[hn::MaxLanes(DF())];
-  hn::Store(state.max, d, lane_max);
-  hn::Store(state.sum, d, lane_sum);
+  hn::Store(state.max.Get(d), d, lane_max);
+  hn::Store(state.sum.Get(d), d, lane_sum);
   float max = -kInf;
   bool any_nan = false;
   for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
@@ -629,8 +676,12 @@ constexpr Isa TargetIsa() {
 #endif
 }
 
-inline const KernelTable kKernelTable = {TargetIsa(), hn::MaxLanes(DF()) * sizeof(float), &SoftmaxRow,
-                                        &ExpArray};
+// Bytes per vector as the kernels use them: hn::Lanes, which on SVE reads
+// the vector length of the CPU it runs on. hn::MaxLanes is only Highway's
+// compile-time bound (256 bytes on SVE, whatever the hardware has).
+HWY_NOINLINE std::size_t VectorBytes() { return hn::Lanes(DF()) * sizeof(float); }
+
+inline const KernelTable kKernelTable = {TargetIsa(), &VectorBytes, &SoftmaxRow, &ExpArray};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail
