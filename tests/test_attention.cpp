@@ -14,6 +14,9 @@
 //   |o - r| <= u * kAttnC * (1 + p * (d + 2) * (1 + N_i * maxA / r_max)) * kappa + 2^-126.
 // The measured figures (err / (u kappa), the bound's terms taken out) are
 // printed as "[ accuracy ]" lines.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cfloat>
 #include <map>
 
@@ -1041,6 +1044,116 @@ TEST(LinearAttention, RejectedCallsWriteNothing) {
     AttentionTensors t3 = t;
     t3.q = S.data();
     check("state overlaps q", StatusCode::kOverlap, t3, S.data(), z.data(), o);
+  });
+}
+
+}  // namespace
+}  // namespace softkern_test
+
+namespace softkern_test {
+namespace {
+
+// [PROT_NONE page][data][PROT_NONE page]: a tensor placed so that its last
+// byte is the last before the trailing guard (or its first the first after
+// the leading one) faults on any access past its end (or before its start).
+class GuardedBytes {
+ public:
+  explicit GuardedBytes(std::size_t bytes) {
+    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    data_ = (bytes + page_ - 1) / page_ * page_;
+    total_ = data_ + 2 * page_;
+    void* p = mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    base_ = static_cast<char*>(p);
+    if (mprotect(base_, page_, PROT_NONE) != 0 || mprotect(base_ + page_ + data_, page_, PROT_NONE) != 0) std::abort();
+  }
+  ~GuardedBytes() { munmap(base_, total_); }
+  GuardedBytes(const GuardedBytes&) = delete;
+  GuardedBytes& operator=(const GuardedBytes&) = delete;
+  template <typename T>
+  T* place(std::size_t count, bool at_end) {
+    return at_end ? reinterpret_cast<T*>(base_ + page_ + data_) - count : reinterpret_cast<T*>(base_ + page_);
+  }
+
+ private:
+  std::size_t page_, data_, total_;
+  char* base_;
+};
+
+template <typename T>
+T* guarded_copy(GuardedBytes& g, const std::vector<T>& v, bool at_end) {
+  T* p = g.place<T>(v.size(), at_end);
+  std::memcpy(p, v.data(), v.size() * sizeof(T));
+  return p;
+}
+
+// Every tensor (q, K, V, o, lse, mask, sinks, the linear state) right
+// against a PROT_NONE page, at both ends, for head dims that are and are not
+// whole vectors: a stray access kills the test.
+TEST(Attention, NoAccessOutsideTheTensors) {
+  for_each_supported_isa([&](Isa isa) {
+    for (std::size_t d : {3, 80, 128}) {
+      for (KvType type : {KvType::kFloat32, KvType::kBFloat16, KvType::kFloat16}) {
+        for (bool at_end : {true, false}) {
+          SCOPED_TRACE(std::string(softkern::isa_name(isa)) + " d=" + std::to_string(d) + " " + type_name(type) +
+                       (at_end ? " ending at a guard page" : " starting after a guard page"));
+          Problem p = make_problem(5, 37, 2, 1, d, Layout::kTokenMajor, type, d);
+          p.mask.assign(p.L * p.n, 0.5f);
+          p.sinks.assign(p.H, 1.0f);
+          GuardedBytes gq(p.q.size() * 4), gk(p.k.size() * 4), gv(p.v.size() * 4), go(p.L * p.H * d * 4),
+              glse(p.L * p.H * 4), gmask(p.mask.size() * 4), gsinks(p.H * 4), gS(p.H * d * d * 4), gz(p.H * d * 4);
+          AttentionTensors t = tensors_of(p, go.place<float>(p.L * p.H * d, at_end));
+          t.q = guarded_copy(gq, p.q, at_end);
+          if (type == KvType::kFloat32) {
+            t.k = guarded_copy(gk, p.k, at_end);
+            t.v = guarded_copy(gv, p.v, at_end);
+          } else {
+            t.k = guarded_copy(gk, p.k16, at_end);
+            t.v = guarded_copy(gv, p.v16, at_end);
+          }
+          for (ScoreFunction score : {ScoreFunction::kSoftmax, ScoreFunction::kSigmoid, ScoreFunction::kSoftplus}) {
+            AttentionOptions o;
+            o.score = score;
+            o.mask = guarded_copy(gmask, p.mask, at_end);
+            if (score == ScoreFunction::kSoftmax) {
+              o.sinks = guarded_copy(gsinks, p.sinks, at_end);
+              t.lse = glse.place<float>(p.L * p.H, at_end);
+            } else {
+              t.lse = nullptr;
+            }
+            EXPECT_TRUE(softkern::attention(t, o).ok());
+            AttentionTensors decode = t;
+            decode.queries = 1;
+            EXPECT_TRUE(softkern::attention(decode, o).ok());
+          }
+          // Linear attention: causal needs queries == keys, so its own tokens.
+          Problem lp = make_problem(9, 9, 2, 1, d, Layout::kTokenMajor, type, d + 1);
+          GuardedBytes lq(lp.q.size() * 4), lk(lp.k.size() * 4), lv(lp.v.size() * 4), lo_(lp.q.size() * 4);
+          t = tensors_of(lp, lo_.place<float>(lp.q.size(), at_end));
+          t.q = guarded_copy(lq, lp.q, at_end);
+          if (type == KvType::kFloat32) {
+            t.k = guarded_copy(lk, lp.k, at_end);
+            t.v = guarded_copy(lv, lp.v, at_end);
+          } else {
+            t.k = guarded_copy(lk, lp.k16, at_end);
+            t.v = guarded_copy(lv, lp.v16, at_end);
+          }
+          float* S = gS.place<float>(p.H * d * d, at_end);
+          float* z = gz.place<float>(p.H * d, at_end);
+          std::memset(S, 0, p.H * d * d * 4);
+          std::memset(z, 0, p.H * d * 4);
+          std::vector<float> decay(p.H, 0.1f);
+          softkern::LinearAttentionOptions lo;
+          EXPECT_TRUE(softkern::linear_attention(t, S, z, lo).ok());
+          lo.kind = softkern::LinearKind::kDecay;
+          lo.decay = guarded_copy(gsinks, decay, at_end);
+          EXPECT_TRUE(softkern::linear_attention(t, S, nullptr, lo).ok());
+          lo.kind = softkern::LinearKind::kEluPlusOne;
+          lo.causal = false;
+          EXPECT_TRUE(softkern::linear_attention(t, S, z, lo).ok());
+        }
+      }
+    }
   });
 }
 
