@@ -646,6 +646,59 @@ TEST(Attention, NanSinkMakesHeadNan) {
   }
 }
 
+// A NaN in a query, in a visible key's V row, or in a visible mask entry
+// makes that query's output NaN (and only that query's), for every score
+// function.
+TEST(Attention, NanPropagatesToItsQueryOnly) {
+  std::vector<Variant> all = softmax_variants();
+  for (const Variant& v : other_variants()) all.push_back(v);
+  for_each_supported_isa([&](Isa isa) {
+    FailureLog log;
+    for (const Variant& v0 : all) {
+      for (int where = 0; where < 3; ++where) {
+        Variant v = v0;
+        v.options.window = 0;
+        if (where == 2) v.mask = true;
+        Problem p = make_problem(4, 40, 2, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 41);
+        add_mask_and_sinks(p, v, 43);
+        std::size_t bad_query = 2, bad_head = 1;
+        if (where == 0) {
+          p.q[(bad_query * p.H + bad_head) * p.d + 5] = std::nanf("");
+        } else if (where == 1) {
+          // Key 39 is visible to query 3 only (causal, prefix 36); head 1's KV head is 1.
+          p.set_kv(39, 1, 7, p.kf(39, 1, 7), std::nanf(""));
+          bad_query = 3;
+          if (!p.mask.empty()) p.mask[3 * p.n + 39] = 0.0f;
+        } else {
+          p.mask[bad_query * p.n + 3] = std::nanf("");
+        }
+        const AttentionOptions o = options_for(p, v);
+        std::vector<float> out(p.L * p.H * p.d);
+        ASSERT_TRUE(softkern::attention(tensors_of(p, out.data()), o).ok());
+        for (std::size_t i = 0; i < p.L; ++i)
+          for (std::size_t h = 0; h < p.H; ++h) {
+            const bool hit = i == bad_query && (where == 2 || h == bad_head);
+            bool any_nan = false, all_nan = true;
+            for (std::size_t c = 0; c < p.d; ++c) {
+              const bool nan = std::isnan(out[(i * p.H + h) * p.d + c]);
+              any_nan |= nan;
+              all_nan &= nan;
+            }
+            // A NaN in one V column reaches that column; a NaN score reaches all.
+            // (Softplus's re-weighting gives many visible keys a weight of
+            // exactly 0, and a key of weight 0 is skipped: its NaN may not show.)
+            const bool weight_may_be_zero = where == 1 && o.score == ScoreFunction::kSoftplus;
+            const bool ok = hit ? (weight_may_be_zero || (where == 1 ? any_nan : all_nan)) : !any_nan;
+            if (!ok)
+              log.add(std::string(softkern::isa_name(isa)) + " " + v.name + " where=" + std::to_string(where) +
+                      " query " + std::to_string(i) + " head " + std::to_string(h) +
+                      (hit ? ": expected NaN" : ": unexpected NaN"));
+          }
+      }
+    }
+  });
+}
+
 // Every rejected call: the status code, and not one byte of o or lse written.
 TEST(Attention, RejectedCallsWriteNothing) {
   Problem p = make_problem(4, 30, 4, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 2);
