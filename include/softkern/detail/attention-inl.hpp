@@ -403,9 +403,21 @@ HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const
 
 HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
   const std::size_t N = hn::Lanes(df);
+  // A compare rather than Max: Highway's Max may drop a NaN (the scalar
+  // target returns the other operand), and a NaN score must reach the row.
   VF m = hn::Set(df, -kInf);
-  for (std::size_t j = 0; j < padded; j += N) m = hn::Max(m, hn::Load(df, s + j));
-  return hn::GetLane(hn::MaxOfLanes(df, m));
+  for (std::size_t j = 0; j < padded; j += N) {
+    const VF x = hn::Load(df, s + j);
+    m = hn::IfThenElse(hn::Or(hn::Gt(x, m), hn::IsNaN(x)), x, m);
+  }
+  HWY_ALIGN float lanes[kMaxLanesF];
+  hn::Store(m, df, lanes);
+  float max = -kInf;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (std::isnan(lanes[i])) return lanes[i];
+    if (lanes[i] > max) max = lanes[i];
+  }
+  return max;
 }
 
 // Loads the tile's queries into scratch: q * factor, zero padded to dp.
