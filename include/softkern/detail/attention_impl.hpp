@@ -269,6 +269,7 @@ const char* score_function_name(ScoreFunction score) {
 }
 
 Status attention(const AttentionTensors& t, const AttentionOptions& options) {
+  const detail::ScopedDefaultFpEnv fp_env;  // IEEE defaults for the call (fp_env.hpp)
   detail::AttentionParams p{};
   if (Status s = detail::MakeTensorParams(t, "attention", &p); !s.ok()) return s;
   if (Status s = detail::CheckScoreOptions(options, t.head_dim, &p.q_scale, &p.mask_scale); !s.ok()) return s;
@@ -311,6 +312,7 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
 Status attention_merge(std::size_t splits, std::size_t rows, std::size_t heads, std::size_t head_dim,
                        const float* o_parts, const float* lse_parts, float* o, float* lse,
                        const AttentionOptions& options) {
+  const detail::ScopedDefaultFpEnv fp_env;
   if (options.score == ScoreFunction::kSoftplus) {
     return Status(StatusCode::kBadArgument,
                   "attention_merge: softplus partials do not merge (its weights need statistics over all keys)");
@@ -363,6 +365,7 @@ Status attention_merge(std::size_t splits, std::size_t rows, std::size_t heads, 
 
 Status linear_attention(const AttentionTensors& tensors, float* state, float* normaliser,
                         const LinearAttentionOptions& options) {
+  const detail::ScopedDefaultFpEnv fp_env;
   // Positions, masks and windows do not apply: validate the shapes with the
   // queries placed at 0.
   AttentionTensors t = tensors;
