@@ -440,6 +440,23 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
   // The attention-score shape: many rows of 1024 (4096 x 1024 = 16 MiB).
   const std::size_t rows = config.smoke ? 8 : 4096;
   RegisterShape(peers, "softmax_rows", std::to_string(rows) + "x1024", rows, 1024, false);
+  // Threads (SoftmaxOptions::executor): a 4096 x 4096 batch (64 MiB, beyond
+  // what one core's share of the LLC holds) on one thread and on the built-in
+  // pool, best target, auto algorithm, side by side.
+  const std::size_t batch = config.smoke ? 16 : 4096;
+  const Isa best = SupportedIsas().front();
+  for (std::size_t threads : {std::size_t{1}, softkern::default_executor().concurrency()}) {
+    softkern::SoftmaxOptions options;
+    options.executor = threads > 1 ? &softkern::default_executor() : nullptr;
+    benchmark::RegisterBenchmark(
+        ("softmax_rows_threads/" + std::string(softkern::isa_name(best)) + "/auto/" +
+         std::to_string(batch) + "x" + std::to_string(batch) + "/threads:" + std::to_string(threads))
+            .c_str(),
+        [=](benchmark::State& s) { BenchSoftkern(s, best, options, batch, batch); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    if (threads == softkern::default_executor().concurrency()) break;  // a 1-CPU machine
+  }
 }
 
 }  // namespace
