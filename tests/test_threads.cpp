@@ -1,6 +1,7 @@
 // Executors (executor.hpp): the built-in pool runs every task exactly once,
-// from concurrent callers too, and softmax_rows gives the same bits with any
-// executor and thread count as without one.
+// from concurrent callers too; softmax_rows gives the same bits with any
+// executor and thread count as without one; a long row split across threads
+// gives the same bits for any executor, within the bound.
 #include <atomic>
 #include <thread>
 
@@ -83,6 +84,60 @@ TEST_P(ThreadedRows, SameBitsWithAnyExecutorAndThreadCount) {
       }
     }
   }
+}
+
+// One long row on several threads: cut into fixed chunks of 2^18 elements
+// whose stats merge exactly, so the bits do not depend on the executor or its
+// thread count, and the result is within the bound (it may differ from the
+// one-chunk result by rounding). Special rows keep their semantics.
+TEST_P(ThreadedRows, LongRowSplitAcrossThreads) {
+  FailureLog log;
+  auto two = thread_per_task_executor(2), three = thread_per_task_executor(3);
+  softkern::Executor* executors[] = {&softkern::default_executor(), &two, &three};
+  const std::size_t n = 3 * (std::size_t{1} << 18) + 12345;
+  const NamedOptions variants[] = {option_variants()[0], option_variants()[7]};
+  for (Distribution dist : {Distribution::kLogits, Distribution::kWide, Distribution::kMaskedNegInf,
+                            Distribution::kDominantTail}) {
+    const std::vector<float> x = make_row(dist, n, 60);
+    for (const NamedOptions& variant : variants) {
+      SoftmaxOptions o = with_algorithm(variant.options);
+      const Reference ref = reference_softmax(x.data(), n, o);
+      std::vector<float> first;
+      for (softkern::Executor* e : executors) {
+        o.executor = e;
+        for (bool in_place : {false, true}) {
+          const std::string what = label() + " " + distribution_name(dist) + " " + variant.name +
+                                   " concurrency=" + std::to_string(e->concurrency()) +
+                                   (in_place ? " in place" : "");
+          std::vector<float> y = x;
+          std::vector<float> out(n);
+          float* target = in_place ? y.data() : out.data();
+          ASSERT_TRUE(softkern::softmax(y.data(), target, n, o).ok());
+          const Accuracy acc = check_softmax(x.data(), target, n, o, ref);
+          if (!acc.ok()) log.add(what + ": " + acc.first_failure);
+          if (first.empty()) first.assign(target, target + n);
+          else if (!bitwise_equal(first.data(), target, n)) log.add(what + ": bits differ between executors");
+        }
+      }
+    }
+  }
+  // Special rows on the threaded path: NaN, +inf, all -inf.
+  SoftmaxOptions o = with_algorithm(option_variants()[0].options);
+  o.executor = &softkern::default_executor();
+  std::vector<float> special(n, 1.0f), y(n);
+  special[n - 3] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(softkern::softmax(special.data(), y.data(), n, o).ok());
+  EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[n - 1])) << label() << ": a NaN must make the row NaN";
+  special[n - 3] = std::numeric_limits<float>::infinity();
+  special[7] = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(softkern::softmax(special.data(), y.data(), n, o).ok());
+  EXPECT_EQ(y[7], 0.5f);
+  EXPECT_EQ(y[n - 3], 0.5f);
+  EXPECT_EQ(y[0], 0.0f);
+  std::fill(special.begin(), special.end(), -std::numeric_limits<float>::infinity());
+  ASSERT_TRUE(softkern::softmax(special.data(), y.data(), n, o).ok());
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[n - 1], 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, ThreadedRows, testing::ValuesIn(supported_isa_algorithm_pairs()),

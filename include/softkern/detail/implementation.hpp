@@ -29,11 +29,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include <hwy/detect_targets.h>
 
 #include "softkern/detail/cpu.hpp"
 #include "softkern/detail/fp_env.hpp"
+#include "softkern/detail/row_stats.hpp"
 #include "softkern/detail/thread_pool.hpp"
 #include "softkern/detail/kernel_table.hpp"
 #include "softkern/dispatch.hpp"
@@ -199,6 +201,136 @@ bool EqualsIgnoreCase(const char* a, const char* b) {
     }
   }
   return *a == *b;
+}
+
+
+// ------------------------------------------------------------ row driver
+//
+// RunRow runs one row through the passes of its algorithm (kernel_table.hpp:
+// chunk_stats / chunk_map), merging what the passes find (row_stats.hpp).
+// Without an executor, or for rows shorter than two chunks, the row is one
+// chunk and every pass is one direct call: nothing is allocated. With an
+// executor, a long row is cut into chunks of kChunkElements (a fixed size,
+// so the result does not depend on the thread count) whose stats merge in
+// double; the result then differs from the one-chunk result only by
+// rounding, within the same bound.
+constexpr std::size_t kChunkElements = std::size_t{1} << 18;  // 1 MiB of floats
+
+// The row's semantics when its maximum is not finite, which is the reference
+// behaviour every algorithm defers to: any NaN (or a NaN sink) -> all NaN;
+// else +inf entries (and a +inf sink) share the mass; else (everything is
+// -inf) all weights are 0.
+void ResolveNonFiniteRow(const float* x, float* y, std::size_t n, const RowParams& params) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  bool any_nan = params.has_sink && std::isnan(params.sink);
+  std::size_t pos_inf = params.has_sink && params.sink == kInf ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    any_nan |= std::isnan(x[i]);
+    pos_inf += x[i] == kInf;
+  }
+  const float zero_weight = params.log ? -kInf : 0.0f;
+  if (any_nan) {
+    std::fill(y, y + n, std::numeric_limits<float>::quiet_NaN());
+  } else if (pos_inf > 0) {
+    const double share = 1.0 / static_cast<double>(pos_inf);
+    const float inf_weight = static_cast<float>(params.log ? std::log(share) : share);
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] == kInf ? inf_weight : zero_weight;
+  } else {
+    std::fill(y, y + n, zero_weight);
+  }
+}
+
+class RowChunks {
+ public:
+  RowChunks(const KernelTable* table, const float* x, float* y, std::size_t n, const RowParams& params,
+            Executor* executor)
+      : table_(table), x_(x), y_(y), n_(n), params_(params), executor_(executor) {
+    if (executor != nullptr && executor->concurrency() > 1 && n >= 2 * kChunkElements) {
+      count_ = (n + kChunkElements - 1) / kChunkElements;
+      stats_.resize(count_);
+    }
+  }
+
+  // Runs `phase` of the reduction on every chunk; merges with `merge`.
+  template <class Merge>
+  RowStats Reduce(int phase, float max, Merge merge) {
+    if (count_ == 1) {
+      RowStats stats;
+      table_->chunk_stats(x_, y_, n_, params_, phase, max, &stats);
+      return stats;
+    }
+    phase_ = phase;
+    max_ = max;
+    executor_->run(count_, [](void* self, std::size_t c) {
+      RowChunks& r = *static_cast<RowChunks*>(self);
+      const ScopedDefaultFpEnv fp_env;  // a worker has its own FP state
+      r.table_->chunk_stats(r.x_ + r.Begin(c), r.y_ + r.Begin(c), r.Size(c), r.params_, r.phase_, r.max_,
+                            &r.stats_[c]);
+    }, this);
+    RowStats merged = stats_[0];
+    for (std::size_t c = 1; c < count_; ++c) merge(&merged, stats_[c]);
+    return merged;
+  }
+
+  void Map(const RowStats& totals) {
+    if (count_ == 1) return table_->chunk_map(x_, y_, n_, params_, totals);
+    totals_ = totals;
+    executor_->run(count_, [](void* self, std::size_t c) {
+      RowChunks& r = *static_cast<RowChunks*>(self);
+      const ScopedDefaultFpEnv fp_env;
+      r.table_->chunk_map(r.x_ + r.Begin(c), r.y_ + r.Begin(c), r.Size(c), r.params_, r.totals_);
+    }, this);
+  }
+
+  void Fill(float value) {
+    // Rare (a NaN row): one thread is fine.
+    std::fill(y_, y_ + n_, value);
+  }
+
+ private:
+  std::size_t Begin(std::size_t c) const { return c * kChunkElements; }
+  std::size_t Size(std::size_t c) const { return std::min(kChunkElements, n_ - Begin(c)); }
+
+  const KernelTable* table_;
+  const float* x_;
+  float* y_;
+  std::size_t n_;
+  const RowParams& params_;
+  Executor* executor_;
+  std::size_t count_ = 1;
+  std::vector<RowStats> stats_;
+  int phase_ = 0;
+  float max_ = 0;
+  RowStats totals_;
+};
+
+void RunRow(const KernelTable* table, const float* x, float* y, std::size_t n, const RowParams& params,
+            Executor* executor) {
+  if (n == 0) return;
+  RowChunks chunks(table, x, y, n, params, executor);
+  if (params.algorithm == Algorithm::kTwoPass) {
+    RowStats totals = chunks.Reduce(0, 0.0f, MergeTwoPass);
+    if (TwoPassTotals(&totals, params)) return chunks.Map(totals);
+  } else if (params.algorithm == Algorithm::kOnline) {
+    RowStats totals = chunks.Reduce(0, 0.0f, [&](RowStats* a, const RowStats& b) {
+      MergeOnline(a, b, params.inv_temperature_f64);
+    });
+    if (OnlineTotals(&totals, params)) return chunks.Map(totals);
+  }
+  // Three-pass, and the rows the other algorithms leave to its semantics
+  // (x is untouched so far): the reload algorithm stores in its second pass.
+  RowParams three_pass = params;
+  if (three_pass.algorithm != Algorithm::kThreePassReload) three_pass.algorithm = Algorithm::kThreePassRecompute;
+  RowChunks passes(table, x, y, n, three_pass, executor);
+  const float max = MaxWithSink(passes.Reduce(0, 0.0f, MergeMax).max, three_pass);
+  if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, three_pass);
+  RowStats totals = passes.Reduce(1, max, MergeSum);
+  totals.max = max;
+  totals.sum += SinkTerm(three_pass, max);
+  // x may be gone (reload in place), but a NaN sum with a finite max means a
+  // NaN input.
+  if (totals.nan || std::isnan(totals.sum)) return passes.Fill(std::numeric_limits<float>::quiet_NaN());
+  passes.Map(totals);
 }
 
 // ------------------------------------------------------------ validation
@@ -391,7 +523,7 @@ Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& op
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
-  table->softmax_row(x, y, n, params);
+  detail::RunRow(table, x, y, n, params, options.executor);
   return Status::Ok();
 }
 
@@ -430,7 +562,7 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
   if (table == nullptr) return status;
   Executor* executor = options.executor;
   if (executor == nullptr || rows == 1 || executor->concurrency() <= 1) {
-    for (std::size_t r = 0; r < rows; ++r) table->softmax_row(x + r * x_stride, y + r * y_stride, cols, params);
+    for (std::size_t r = 0; r < rows; ++r) detail::RunRow(table, x + r * x_stride, y + r * y_stride, cols, params, nullptr);
     return Status::Ok();
   }
   // Contiguous blocks of rows, a few per thread so that uneven progress
@@ -451,7 +583,7 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
                   const detail::ScopedDefaultFpEnv task_fp_env;
                   const std::size_t end = std::min(j.rows, (task + 1) * j.rows_per_task);
                   for (std::size_t r = task * j.rows_per_task; r < end; ++r) {
-                    j.table->softmax_row(j.x + r * j.x_stride, j.y + r * j.y_stride, j.cols, *j.params);
+                    detail::RunRow(j.table, j.x + r * j.x_stride, j.y + r * j.y_stride, j.cols, *j.params, nullptr);
                   }
                 },
                 &job);

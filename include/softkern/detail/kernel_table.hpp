@@ -7,6 +7,7 @@
 #define SOFTKERN_DETAIL_KERNEL_TABLE_HPP_
 
 #include <cstddef>
+#include <limits>
 
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
@@ -31,13 +32,37 @@ struct RowParams {
   bool stream = false;
 };
 
+// What a reduction pass over a row or a chunk of one found, its lanes merged
+// in double (row_stats.hpp merges chunks and adds the sink).
+struct RowStats {
+  // Three-pass and online: the largest x (the sink is not included).
+  float max = -std::numeric_limits<float>::infinity();
+  // Two-pass: the sum is `sum` * 2^exponent; this is the empty sum's exponent.
+  double exponent = -6051102.0;
+  // Three-pass (second pass): sum of e^{(x - max)/T}. Online: the same,
+  // relative to `max`. Two-pass: the mantissa.
+  double sum = 0.0;
+  // A NaN was seen (a NaN may vanish from a max; this keeps it).
+  bool nan = false;
+};
+
 struct KernelTable {
   Isa isa;  // filled from HWY_TARGET inside the target's own namespace
   // Bytes per float vector of the code that runs. A function, not a
   // constant: SVE's vector length (128 to 2048 bits) is the hardware's choice
   // and known only at run time.
   std::size_t (*vector_bytes)();
-  void (*softmax_row)(const float* x, float* y, std::size_t n, const RowParams& params);
+  // The passes of params.algorithm over a chunk [x, x + n) of a row
+  // (implementation.hpp, RunRow, drives them):
+  //   phase 0: two-pass -> (mantissa, exponent); online -> (max, sum);
+  //            three-pass -> max;
+  //   phase 1: three-pass only, given the row's max (sink included) -> sum;
+  //            reload also stores e^{(x - max)/T} (log: (x - max)/T) in y.
+  void (*chunk_stats)(const float* x, float* y, std::size_t n, const RowParams& params, int phase,
+                      float max, RowStats* out);
+  // The final pass over a chunk, given the row's totals (sink included).
+  void (*chunk_map)(const float* x, float* y, std::size_t n, const RowParams& params,
+                    const RowStats& totals);
   void (*exp_array)(const float* x, float* y, std::size_t n);
 };
 

@@ -38,6 +38,7 @@
 
 #include "softkern/detail/exp-inl.hpp"
 #include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/row_stats.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace softkern {
@@ -281,8 +282,7 @@ struct SumExpAcc {
 constexpr float kTwoPassMinInput = -4194304.0f;   // -2^22
 // round(kTwoPassMinInput * log2 e): the exponent of a clamped input, and the
 // starting exponent of an empty sum.
-constexpr float kTwoPassInitExponent = -6051102.0f;
-constexpr float kTwoPassMaxExponent = 6000000.0f;  // beyond: the reduction loses accuracy
+constexpr float kTwoPassInitExponent = static_cast<float>(kTwoPassEmptyExponent);
 // ln 2 = kLn2HiFma + kLn2LoFma to 48 bits: kLn2HiFma is ln 2 rounded to float.
 constexpr float kLn2HiFma = 0x1.62E430p-1f;
 constexpr float kLn2LoFma = -0x1.05C610p-29f;
@@ -444,145 +444,49 @@ HWY_INLINE double HorizontalSum(DF d, VF v) {
   return sum;
 }
 
-// The row's semantics when its maximum is not finite, which is the reference
-// behaviour every algorithm defers to: any NaN (or a NaN sink) -> all NaN;
-// else +inf entries (and a +inf sink) share the mass; else (everything is
-// -inf) all weights are 0.
-HWY_INLINE void ResolveNonFiniteRow(const float* x, float* y, std::size_t n,
-                                    const RowParams& params) {
-  bool any_nan = params.has_sink && std::isnan(params.sink);
-  std::size_t pos_inf = params.has_sink && params.sink == kInf ? 1 : 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    any_nan |= std::isnan(x[i]);
-    pos_inf += x[i] == kInf;
-  }
-  const float zero_weight = params.log ? -kInf : 0.0f;
-  if (any_nan) {
-    for (std::size_t i = 0; i < n; ++i) y[i] = kNaN;
-  } else if (pos_inf > 0) {
-    const double share = 1.0 / static_cast<double>(pos_inf);
-    const float inf_weight = static_cast<float>(params.log ? std::log(share) : share);
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] == kInf ? inf_weight : zero_weight;
-  } else {
-    for (std::size_t i = 0; i < n; ++i) y[i] = zero_weight;
-  }
-}
-
-HWY_INLINE void FillNaN(float* y, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = kNaN;
-}
-
-// e^{(sink - max)/T} in double; 0 without a sink.
-HWY_INLINE double SinkTerm(const RowParams& params, double max) {
-  if (!params.has_sink || params.sink == -kInf) return 0.0;
-  return std::exp((static_cast<double>(params.sink) - max) * params.inv_temperature_f64);
-}
-
-// The row maximum, the sink included.
-HWY_INLINE float RowMax(DF d, const float* x, std::size_t n, const RowParams& params) {
-  float max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, nullptr, n));
-  if (params.has_sink && !(params.sink <= max)) max = params.sink;  // NaN sink too
-  return max;
-}
-
 // ------------------------------------------------------------- algorithms
+//
+// Each algorithm is a reduction (ChunkStats, one or two passes) and a map
+// (ChunkMap); RunRow in implementation.hpp merges the chunks' stats
+// (row_stats.hpp), adds the sink and sends special rows to the three-pass
+// semantics. Traffic per element: three-pass recompute 3 reads + 1 write,
+// reload 3 reads + 2 writes, two-pass and online 2 reads + 1 write.
 
-// max(x); s = sum e^{(x - max)/T}; y = e^{(x - max)/T} / s.  3 reads, 1 write.
-HWY_NOINLINE void ThreePassRecompute(const float* x, float* y, std::size_t n,
-                                     const RowParams& params) {
-  const DF d;
-  const float max = RowMax(d, x, n, params);
-  if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
-  const VF vmax = hn::Set(d, max);
-  const VF inv_t = hn::Set(d, params.inv_temperature);
-  const SumExpAcc sum_acc{StoredVF(d, vmax), StoredVF(d, inv_t), false};
-  const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, nullptr, n)) + SinkTerm(params, max);
-  if (std::isnan(sum)) return FillNaN(y, n);
-  if (params.log) {
-    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
-      return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
-    });
-  } else {
-    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
-      return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
-    });
-  }
-}
-
-// max(x); y = e^{(x - max)/T} while summing; y *= 1/s.  3 reads, 2 writes.
-// Fastest while the row stays in cache: the exponential is evaluated once.
-HWY_NOINLINE void ThreePassReload(const float* x, float* y, std::size_t n,
-                                  const RowParams& params) {
-  const DF d;
-  const float max = RowMax(d, x, n, params);
-  if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, params);
-  const VF vmax = hn::Set(d, max);
-  const SumExpAcc sum_acc{StoredVF(d, vmax), StoredVF(d, hn::Set(d, params.inv_temperature)), params.log};
-  const double sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, y, n)) + SinkTerm(params, max);
-  // x may be gone (in place), but a NaN sum with a finite max means a NaN input.
-  if (std::isnan(sum)) return FillNaN(y, n);
-  if (params.log) {
-    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
-    MapRow(d, y, y, n, params.stream, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
-  } else {
-    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
-    MapRow(d, y, y, n, params.stream, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
-  }
-}
-
-// Dukhan & Ablavatski: pass 1 sums e^{x/T} as (mantissa, exponent) pairs, no
-// max pass; pass 2 writes p * 2^{n - E} / M.  2 reads, 1 write.
+// Dukhan & Ablavatski: the sum of e^{x/T} as a (mantissa, exponent) pair,
+// lanes merged in double; no max pass.
 template <bool kScaled>
-HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowParams& params) {
-  const DF d;
+HWY_INLINE RowStats TwoPassStats(DF d, const float* x, std::size_t n, const RowParams& params) {
   const TwoPassAcc<kScaled> acc{&params};
   const typename TwoPassAcc<kScaled>::State state = ReduceTree(d, acc, x, nullptr, n);
-  // Merge the lanes (and the sink) in double: E = max exponent, M = mantissa sum.
   HWY_ALIGN float m[hn::MaxLanes(DF())];
   HWY_ALIGN float e[hn::MaxLanes(DF())];
   hn::Store(state.m.Get(d), d, m);
   hn::Store(state.e.Get(d), d, e);
-  // The largest lane exponent; NaN lanes are skipped here (any_nan below
-  // catches them). Written as a compare rather than std::fmax: g++ 12 for
-  // aarch64 crashes (internal compiler error in vect_transform_reduction)
-  // when it vectorizes an fmax reduction of this 4-lane loop on NEON.
-  double exponent = -std::numeric_limits<double>::infinity();
+  RowStats stats;
   for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    if (e[i] > exponent) exponent = e[i];
+    RowStats lane;
+    lane.sum = m[i];
+    lane.exponent = e[i];
+    lane.nan = std::isnan(m[i]) || std::isnan(e[i]);
+    if (lane.nan) lane.exponent = kTwoPassInitExponent;  // keep the merge finite; nan is kept
+    MergeTwoPass(&stats, lane);
   }
-  const double sink_z = params.has_sink ? params.sink * params.inv_temperature_f64 : -HUGE_VAL;
-  const double sink_n = std::nearbyint(sink_z * 1.4426950408889634);
-  if (sink_n > exponent) exponent = sink_n;
-  double mantissa = 0.0;
-  bool any_nan = false;
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    any_nan |= std::isnan(m[i]) || std::isnan(e[i]);
-    mantissa += std::ldexp(static_cast<double>(m[i]), static_cast<int>(std::fmax(e[i] - exponent, -1100.0)));
-  }
-  if (params.has_sink && params.sink != -kInf && std::isfinite(sink_z)) {
-    mantissa += std::exp(sink_z - sink_n * 0.6931471805599453) *
-                std::ldexp(1.0, static_cast<int>(std::fmax(sink_n - exponent, -1100.0)));
-  }
-  // Outside the pair's exact range (an infinity or NaN anywhere, a NaN or +inf
-  // sink, a row entirely below kTwoPassMinInput such as an all -inf row, or
-  // |x/T| beyond 2^22): the three-pass path has the exact semantics, and x is
-  // untouched so far.
-  const bool sink_ok = !params.has_sink || !(std::isnan(sink_z) || sink_z == HUGE_VAL);
-  const bool in_range = !any_nan && sink_ok && std::isfinite(mantissa) && mantissa > 0.0 &&
-                        exponent >= kTwoPassInitExponent + 200.0 &&
-                        exponent <= kTwoPassMaxExponent;
-  if (!in_range) return ThreePassRecompute(x, y, n, params);
-  const VF vexp = hn::Set(d, static_cast<float>(exponent));
+  return stats;
+}
+
+// y = p 2^{n - E} / M (log: x/T - log(M 2^E)).
+template <bool kScaled>
+HWY_INLINE void TwoPassMap(DF d, const float* x, float* y, std::size_t n, const RowParams& params,
+                           const RowStats& totals) {
+  const VF vexp = hn::Set(d, static_cast<float>(totals.exponent));
   if (params.log) {
     // log(sum) = log(M) + E ln 2, split into two floats.
-    const double log_sum = std::log(mantissa) + exponent * 0.6931471805599453;
+    const double log_sum = std::log(totals.sum) + totals.exponent * kLn2Double;
     const float l_hi = static_cast<float>(log_sum);
     const float l_lo = static_cast<float>(log_sum - l_hi);
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
   } else {
-    const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / mantissa));
+    const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / totals.sum));
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       VF n;
       const VF p = ExpParts<kScaled>(d, v, params, &n);
@@ -591,63 +495,95 @@ HWY_INLINE void TwoPassImpl(const float* x, float* y, std::size_t n, const RowPa
   }
 }
 
-HWY_NOINLINE void TwoPass(const float* x, float* y, std::size_t n, const RowParams& params) {
-  if (params.unit_temperature) return TwoPassImpl<false>(x, y, n, params);
-  return TwoPassImpl<true>(x, y, n, params);
-}
-
-// Milakov & Gimelshein: one pass keeps (max, sum) per lane; y = e^{(x-M)/T}/S.
-// 2 reads, 1 write.
-HWY_NOINLINE void Online(const float* x, float* y, std::size_t n, const RowParams& params) {
-  const DF d;
-  const VF inv_t = hn::Set(d, params.inv_temperature);
-  const OnlineAcc acc{StoredVF(d, inv_t)};
+// Milakov & Gimelshein: (max, sum of e^{(x - max)/T}) per lane, merged in
+// double.
+HWY_INLINE RowStats OnlineStats(DF d, const float* x, std::size_t n, const RowParams& params) {
+  const OnlineAcc acc{StoredVF(d, hn::Set(d, params.inv_temperature))};
   const OnlineAcc::State state = ReduceTree(d, acc, x, nullptr, n);
-  // Merge the lanes in double.
   HWY_ALIGN float lane_max[hn::MaxLanes(DF())];
   HWY_ALIGN float lane_sum[hn::MaxLanes(DF())];
   hn::Store(state.max.Get(d), d, lane_max);
   hn::Store(state.sum.Get(d), d, lane_sum);
-  float max = -kInf;
-  bool any_nan = false;
+  RowStats stats;
   for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    any_nan |= std::isnan(lane_max[i]) || std::isnan(lane_sum[i]);
-    if (lane_max[i] > max) max = lane_max[i];
+    const RowStats lane{lane_max[i], kTwoPassInitExponent, lane_sum[i], std::isnan(lane_sum[i])};
+    MergeOnline(&stats, lane, params.inv_temperature_f64);
   }
-  if (params.has_sink && !(params.sink <= max)) max = params.sink;
-  if (any_nan || !std::isfinite(max)) return ThreePassRecompute(x, y, n, params);
-  double sum = SinkTerm(params, max);
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    if (lane_sum[i] == 0.0f) continue;
-    sum += lane_sum[i] * std::exp((static_cast<double>(lane_max[i]) - max) * params.inv_temperature_f64);
+  return stats;
+}
+
+// Three-pass, second pass: sum of e^{(x - max)/T}; reload stores each term
+// (log: (x - max)/T) in y as it goes.
+HWY_INLINE RowStats SumStats(DF d, const float* x, float* y, std::size_t n, const RowParams& params,
+                             float max) {
+  const bool reload = params.algorithm == Algorithm::kThreePassReload;
+  const SumExpAcc sum_acc{StoredVF(d, hn::Set(d, max)), StoredVF(d, hn::Set(d, params.inv_temperature)),
+                          reload && params.log};
+  RowStats stats;
+  stats.sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, reload ? y : nullptr, n));
+  stats.nan = std::isnan(stats.sum);
+  return stats;
+}
+
+HWY_NOINLINE void ChunkStats(const float* x, float* y, std::size_t n, const RowParams& params, int phase,
+                             float max, RowStats* out) {
+  const DF d;
+  if (n == 0) {
+    *out = RowStats();
+    return;
   }
-  const VF vmax = hn::Set(d, max);
+  switch (params.algorithm) {
+    case Algorithm::kTwoPass:
+      *out = params.unit_temperature ? TwoPassStats<false>(d, x, n, params) : TwoPassStats<true>(d, x, n, params);
+      return;
+    case Algorithm::kOnline:
+      *out = OnlineStats(d, x, n, params);
+      return;
+    default:
+      if (phase == 0) {
+        RowStats stats;
+        stats.max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, nullptr, n));
+        stats.nan = std::isnan(stats.max);
+        *out = stats;
+      } else {
+        *out = SumStats(d, x, y, n, params, max);
+      }
+      return;
+  }
+}
+
+HWY_NOINLINE void ChunkMap(const float* x, float* y, std::size_t n, const RowParams& params,
+                           const RowStats& totals) {
+  const DF d;
+  if (n == 0) return;
+  if (params.algorithm == Algorithm::kTwoPass) {
+    if (params.unit_temperature) return TwoPassMap<false>(d, x, y, n, params, totals);
+    return TwoPassMap<true>(d, x, y, n, params, totals);
+  }
+  if (params.algorithm == Algorithm::kThreePassReload) {
+    // y holds e^{(x - max)/T} (log: (x - max)/T) from the second pass.
+    if (params.log) {
+      const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
+      MapRow(d, y, y, n, params.stream, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
+    } else {
+      const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
+      MapRow(d, y, y, n, params.stream, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
+    }
+    return;
+  }
+  // Three-pass recompute and online: y = e^{(x - max)/T} / sum.
+  const VF vmax = hn::Set(d, totals.max);
+  const VF inv_t = hn::Set(d, params.inv_temperature);
   if (params.log) {
-    const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
     });
   } else {
-    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
     });
-  }
-}
-
-HWY_NOINLINE void SoftmaxRow(const float* x, float* y, std::size_t n, const RowParams& params) {
-  if (n == 0) return;
-  switch (params.algorithm) {
-    case Algorithm::kThreePassReload:
-      return ThreePassReload(x, y, n, params);
-    case Algorithm::kTwoPass:
-      return TwoPass(x, y, n, params);
-    case Algorithm::kOnline:
-      return Online(x, y, n, params);
-    case Algorithm::kThreePassRecompute:
-    case Algorithm::kAuto:
-    default:
-      return ThreePassRecompute(x, y, n, params);
   }
 }
 
@@ -681,7 +617,7 @@ constexpr Isa TargetIsa() {
 // compile-time bound (256 bytes on SVE, whatever the hardware has).
 HWY_NOINLINE std::size_t VectorBytes() { return hn::Lanes(DF()) * sizeof(float); }
 
-inline const KernelTable kKernelTable = {TargetIsa(), &VectorBytes, &SoftmaxRow, &ExpArray};
+inline const KernelTable kKernelTable = {TargetIsa(), &VectorBytes, &ChunkStats, &ChunkMap, &ExpArray};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail
