@@ -285,8 +285,18 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
       je = HWY_MAX(je, e);
     }
   }
+  // On the scalar target the compiler, not Highway, decides where a multiply
+  // and an add fuse (aarch64 contracts a * b + c by default), and it may
+  // decide differently in differently shaped loops: there every (row, key)
+  // goes through the one-row, one-key loop, so a row's scores never depend
+  // on the tile it is in. Vector targets use explicit fused multiply-adds.
+#if HWY_TARGET == HWY_SCALAR
+  constexpr bool kGrouped = false;
+#else
+  constexpr bool kGrouped = true;
+#endif
   std::size_t r0 = 0;
-  for (; r0 + 4 <= tile.rows; r0 += 4) {
+  for (; kGrouped && r0 + 4 <= tile.rows; r0 += 4) {
     const std::size_t r1 = r0 + 1, r2 = r0 + 2, r3 = r0 + 3;
     const float* q0 = sc.q[r0];
     const float* q1 = sc.q[r1];
@@ -316,7 +326,7 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
   for (; r0 < tile.rows; ++r0) {
     const float* q0 = sc.q[r0];
     std::size_t j = jb;
-    for (; j + 4 <= je; j += 4) {
+    for (; kGrouped && j + 4 <= je; j += 4) {
       const float* k0 = sc.krow[j];
       const float* k1 = sc.krow[j + 1];
       const float* k2 = sc.krow[j + 2];
