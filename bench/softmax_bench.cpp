@@ -455,6 +455,17 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
         [=](benchmark::State& s) { BenchSoftkern(s, best, options, batch, batch); })
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
+    // One long row (the largest size) cut into chunks across the threads.
+    softkern::SoftmaxOptions row_options = options;
+    row_options.algorithm = Algorithm::kTwoPass;
+    const std::size_t n = config.smoke ? 4 * 1024 * 1024 : config.max_size;
+    benchmark::RegisterBenchmark(
+        ("softmax_threads/" + std::string(softkern::isa_name(best)) + "/two_pass/" + std::to_string(n) +
+         "/threads:" + std::to_string(threads))
+            .c_str(),
+        [=](benchmark::State& s) { BenchSoftkern(s, best, row_options, 1, n); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
     if (threads == softkern::default_executor().concurrency()) break;  // a 1-CPU machine
   }
 }
