@@ -39,6 +39,15 @@ enum class Algorithm : int {
 };
 inline constexpr int kAlgorithmCount = 5;
 
+// Element types of softmax's input and output. 16-bit rows are widened to
+// float on load and rounded to nearest-even on store; the arithmetic and the
+// accumulation are float32 (README: the bound per type).
+enum class ElementType : int {
+  kFloat32 = 0,
+  kBFloat16,  // bfloat16: the upper 16 bits of a float32, in uint16_t storage
+  kFloat16,   // IEEE binary16, in uint16_t storage
+};
+
 // "auto", "three_pass_recompute", "three_pass_reload", "two_pass", "online".
 const char* algorithm_name(Algorithm algorithm);
 
@@ -86,6 +95,13 @@ Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& op
 // In place requires x == y and x_stride == y_stride.
 Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
                     std::size_t rows, std::size_t cols, const SoftmaxOptions& options = {});
+
+// The same over 16-bit (or float32) elements: x and y hold `type` (bf16 and
+// f16 as uint16_t bit patterns, e.g. __bf16 / _Float16 / your own struct),
+// strides and n count elements. Every algorithm and option is available.
+Status softmax(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options = {});
+Status softmax_rows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, ElementType type, const SoftmaxOptions& options = {});
 
 // The algorithm kAuto runs for a row of n elements on the active target.
 Algorithm auto_algorithm(std::size_t n);

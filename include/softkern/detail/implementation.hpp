@@ -34,6 +34,7 @@
 #include <hwy/detect_targets.h>
 
 #include "softkern/detail/cpu.hpp"
+#include "softkern/detail/float16.hpp"
 #include "softkern/detail/fp_env.hpp"
 #include "softkern/detail/row_stats.hpp"
 #include "softkern/detail/thread_pool.hpp"
@@ -216,35 +217,68 @@ bool EqualsIgnoreCase(const char* a, const char* b) {
 // rounding, within the same bound.
 constexpr std::size_t kChunkElements = std::size_t{1} << 18;  // 1 MiB of floats
 
+// Element i of a row of `type`, as a float, and back (rounded to nearest-even).
+float ElementAt(const void* row, std::size_t i, ElementType type) {
+  if (type == ElementType::kFloat32) return static_cast<const float*>(row)[i];
+  const std::uint16_t bits = static_cast<const std::uint16_t*>(row)[i];
+  if (type == ElementType::kFloat16) return HalfBitsToFloat(bits);
+  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+void SetElement(void* row, std::size_t i, ElementType type, float value) {
+  if (type == ElementType::kFloat32) {
+    static_cast<float*>(row)[i] = value;
+    return;
+  }
+  std::uint16_t bits;
+  if (type == ElementType::kFloat16) {
+    bits = FloatToHalfBits(value);
+  } else if (std::isnan(value)) {
+    bits = 0x7FC0;
+  } else {
+    std::uint32_t wide;
+    std::memcpy(&wide, &value, sizeof wide);
+    bits = static_cast<std::uint16_t>((wide + 0x7FFFu + ((wide >> 16) & 1u)) >> 16);
+  }
+  static_cast<std::uint16_t*>(row)[i] = bits;
+}
+
 // The row's semantics when its maximum is not finite, which is the reference
 // behaviour every algorithm defers to: any NaN (or a NaN sink) -> all NaN;
 // else +inf entries (and a +inf sink) share the mass; else (everything is
 // -inf) all weights are 0.
-void ResolveNonFiniteRow(const float* x, float* y, std::size_t n, const RowParams& params) {
+void ResolveNonFiniteRow(const void* x, void* y, std::size_t n, const RowParams& params) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
+  const ElementType type = params.element;
   bool any_nan = params.has_sink && std::isnan(params.sink);
   std::size_t pos_inf = params.has_sink && params.sink == kInf ? 1 : 0;
   for (std::size_t i = 0; i < n; ++i) {
-    any_nan |= std::isnan(x[i]);
-    pos_inf += x[i] == kInf;
+    const float xi = ElementAt(x, i, type);
+    any_nan |= std::isnan(xi);
+    pos_inf += xi == kInf;
   }
   const float zero_weight = params.log ? -kInf : 0.0f;
   if (any_nan) {
-    std::fill(y, y + n, std::numeric_limits<float>::quiet_NaN());
+    for (std::size_t i = 0; i < n; ++i) SetElement(y, i, type, std::numeric_limits<float>::quiet_NaN());
   } else if (pos_inf > 0) {
     const double share = 1.0 / static_cast<double>(pos_inf);
     const float inf_weight = static_cast<float>(params.log ? std::log(share) : share);
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] == kInf ? inf_weight : zero_weight;
+    // In place, y[i] overwrites x[i] only after x[i] was read.
+    for (std::size_t i = 0; i < n; ++i) SetElement(y, i, type, ElementAt(x, i, type) == kInf ? inf_weight : zero_weight);
   } else {
-    std::fill(y, y + n, zero_weight);
+    for (std::size_t i = 0; i < n; ++i) SetElement(y, i, type, zero_weight);
   }
 }
 
 class RowChunks {
  public:
-  RowChunks(const KernelTable* table, const float* x, float* y, std::size_t n, const RowParams& params,
+  RowChunks(const KernelTable* table, const void* x, void* y, std::size_t n, const RowParams& params,
             Executor* executor)
-      : table_(table), x_(x), y_(y), n_(n), params_(params), executor_(executor) {
+      : table_(table), x_(x), y_(y), n_(n), params_(params), executor_(executor),
+        bytes_(params.element == ElementType::kFloat32 ? 4 : 2) {
     if (executor != nullptr && executor->concurrency() > 1 && n >= 2 * kChunkElements) {
       count_ = (n + kChunkElements - 1) / kChunkElements;
       stats_.resize(count_);
@@ -264,8 +298,7 @@ class RowChunks {
     executor_->run(count_, [](void* self, std::size_t c) {
       RowChunks& r = *static_cast<RowChunks*>(self);
       const ScopedDefaultFpEnv fp_env;  // a worker has its own FP state
-      r.table_->chunk_stats(r.x_ + r.Begin(c), r.y_ + r.Begin(c), r.Size(c), r.params_, r.phase_, r.max_,
-                            &r.stats_[c]);
+      r.table_->chunk_stats(r.X(c), r.Y(c), r.Size(c), r.params_, r.phase_, r.max_, &r.stats_[c]);
     }, this);
     RowStats merged = stats_[0];
     for (std::size_t c = 1; c < count_; ++c) merge(&merged, stats_[c]);
@@ -278,25 +311,28 @@ class RowChunks {
     executor_->run(count_, [](void* self, std::size_t c) {
       RowChunks& r = *static_cast<RowChunks*>(self);
       const ScopedDefaultFpEnv fp_env;
-      r.table_->chunk_map(r.x_ + r.Begin(c), r.y_ + r.Begin(c), r.Size(c), r.params_, r.totals_);
+      r.table_->chunk_map(r.X(c), r.Y(c), r.Size(c), r.params_, r.totals_);
     }, this);
   }
 
   void Fill(float value) {
     // Rare (a NaN row): one thread is fine.
-    std::fill(y_, y_ + n_, value);
+    for (std::size_t i = 0; i < n_; ++i) SetElement(y_, i, params_.element, value);
   }
 
  private:
   std::size_t Begin(std::size_t c) const { return c * kChunkElements; }
   std::size_t Size(std::size_t c) const { return std::min(kChunkElements, n_ - Begin(c)); }
+  const void* X(std::size_t c) const { return static_cast<const unsigned char*>(x_) + Begin(c) * bytes_; }
+  void* Y(std::size_t c) const { return static_cast<unsigned char*>(y_) + Begin(c) * bytes_; }
 
   const KernelTable* table_;
-  const float* x_;
-  float* y_;
+  const void* x_;
+  void* y_;
   std::size_t n_;
   const RowParams& params_;
   Executor* executor_;
+  std::size_t bytes_;
   std::size_t count_ = 1;
   std::vector<RowStats> stats_;
   int phase_ = 0;
@@ -304,7 +340,7 @@ class RowChunks {
   RowStats totals_;
 };
 
-void RunRow(const KernelTable* table, const float* x, float* y, std::size_t n, const RowParams& params,
+void RunRow(const KernelTable* table, const void* x, void* y, std::size_t n, const RowParams& params,
             Executor* executor) {
   if (n == 0) return;
   RowChunks chunks(table, x, y, n, params, executor);
@@ -335,12 +371,11 @@ void RunRow(const KernelTable* table, const float* x, float* y, std::size_t n, c
 
 // ------------------------------------------------------------ validation
 
-bool RangesOverlap(const float* a, std::size_t a_len, const float* b, std::size_t b_len) {
+// [a, a + a_bytes) and [b, b + b_bytes) share a byte.
+bool RangesOverlap(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
   const auto a0 = reinterpret_cast<std::uintptr_t>(a), b0 = reinterpret_cast<std::uintptr_t>(b);
-  return a0 < b0 + b_len * sizeof(float) && b0 < a0 + a_len * sizeof(float);
+  return a0 < b0 + b_bytes && b0 < a0 + a_bytes;
 }
-
-constexpr std::size_t kMaxElements = static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(float);
 
 Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* params) {
   const float t = options.temperature;
@@ -507,31 +542,56 @@ Algorithm auto_algorithm(std::size_t n) {
   return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
 }
 
-Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
+namespace detail {
+
+std::size_t ElementBytes(ElementType type) { return type == ElementType::kFloat32 ? 4 : 2; }
+
+const char* TypeError(ElementType type) {
+  const int t = static_cast<int>(type);
+  return t < 0 || t > 2 ? "unknown ElementType" : nullptr;
+}
+
+// Byte address arithmetic on rows of any element type.
+const void* Advance(const void* p, std::size_t elements, std::size_t bytes) {
+  return static_cast<const unsigned char*>(p) + elements * bytes;
+}
+void* Advance(void* p, std::size_t elements, std::size_t bytes) {
+  return static_cast<unsigned char*>(p) + elements * bytes;
+}
+
+Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
   // IEEE defaults for the whole call: 1/T below is rounded in them too.
-  const detail::ScopedDefaultFpEnv fp_env;
-  detail::RowParams params;
-  if (Status s = detail::MakeRowParams(options, n, &params); !s.ok()) return s;
+  const ScopedDefaultFpEnv fp_env;
+  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
+  RowParams params;
+  if (Status s = MakeRowParams(options, n, &params); !s.ok()) return s;
+  params.element = type;
+  if (type != ElementType::kFloat32) params.stream = false;
   if (n == 0) return Status::Ok();
   if (x == nullptr || y == nullptr) return Status(StatusCode::kNullPointer, "softmax: x or y is null with n > 0");
-  if (n > detail::kMaxElements) {
-    return Status(StatusCode::kBadStride, "softmax: n * sizeof(float) exceeds PTRDIFF_MAX bytes");
+  const std::size_t bytes = ElementBytes(type);
+  const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
+  if (n > max_elements) {
+    return Status(StatusCode::kBadStride, "softmax: n * sizeof(element) exceeds PTRDIFF_MAX bytes");
   }
-  if (x != y && detail::RangesOverlap(x, n, y, n)) {
+  if (x != y && RangesOverlap(x, n * bytes, y, n * bytes)) {
     return Status(StatusCode::kOverlap, "softmax: x and y overlap without being the same buffer");
   }
   Status status;
-  const detail::KernelTable* table = detail::ActiveTable(&status);
+  const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
-  detail::RunRow(table, x, y, n, params, options.executor);
+  RunRow(table, x, y, n, params, options.executor);
   return Status::Ok();
 }
 
-Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
-                    std::size_t rows, std::size_t cols, const SoftmaxOptions& options) {
-  const detail::ScopedDefaultFpEnv fp_env;
-  detail::RowParams params;
-  if (Status s = detail::MakeRowParams(options, cols, &params); !s.ok()) return s;
+Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
+                   std::size_t cols, ElementType type, const SoftmaxOptions& options) {
+  const ScopedDefaultFpEnv fp_env;
+  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
+  RowParams params;
+  if (Status s = MakeRowParams(options, cols, &params); !s.ok()) return s;
+  params.element = type;
+  if (type != ElementType::kFloat32) params.stream = false;
   if (rows == 0 || cols == 0) return Status::Ok();
   if (x == nullptr || y == nullptr) {
     return Status(StatusCode::kNullPointer, "softmax_rows: x or y is null with rows * cols > 0");
@@ -540,13 +600,16 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
     return Status(StatusCode::kBadStride, "softmax_rows: a row stride is smaller than the row length");
   }
   // Extent of each matrix in elements: (rows - 1) * stride + cols, overflow-checked.
-  if (cols > detail::kMaxElements) {
-    return Status(StatusCode::kBadStride, "softmax_rows: cols * sizeof(float) exceeds PTRDIFF_MAX bytes");
+  const std::size_t bytes = ElementBytes(type);
+  const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
+  if (cols > max_elements) {
+    return Status(StatusCode::kBadStride, "softmax_rows: cols * sizeof(element) exceeds PTRDIFF_MAX bytes");
   }
-  const std::size_t max_rows_x = (detail::kMaxElements - cols) / x_stride;
-  const std::size_t max_rows_y = (detail::kMaxElements - cols) / y_stride;
+  const std::size_t max_rows_x = (max_elements - cols) / x_stride;
+  const std::size_t max_rows_y = (max_elements - cols) / y_stride;
   if (rows - 1 > max_rows_x || rows - 1 > max_rows_y) {
-    return Status(StatusCode::kBadStride, "softmax_rows: ((rows - 1) * stride + cols) * sizeof(float) exceeds PTRDIFF_MAX bytes");
+    return Status(StatusCode::kBadStride,
+                  "softmax_rows: ((rows - 1) * stride + cols) * sizeof(element) exceeds PTRDIFF_MAX bytes");
   }
   const std::size_t x_extent = (rows - 1) * x_stride + cols;
   const std::size_t y_extent = (rows - 1) * y_stride + cols;
@@ -554,40 +617,63 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
     if (x_stride != y_stride) {
       return Status(StatusCode::kOverlap, "softmax_rows: in place needs equal input and output strides");
     }
-  } else if (detail::RangesOverlap(x, x_extent, y, y_extent)) {
+  } else if (RangesOverlap(x, x_extent * bytes, y, y_extent * bytes)) {
     return Status(StatusCode::kOverlap, "softmax_rows: x and y overlap without being the same buffer");
   }
   Status status;
-  const detail::KernelTable* table = detail::ActiveTable(&status);
+  const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
   Executor* executor = options.executor;
   if (executor == nullptr || rows == 1 || executor->concurrency() <= 1) {
-    for (std::size_t r = 0; r < rows; ++r) detail::RunRow(table, x + r * x_stride, y + r * y_stride, cols, params, nullptr);
+    for (std::size_t r = 0; r < rows; ++r) {
+      RunRow(table, Advance(x, r * x_stride, bytes), Advance(y, r * y_stride, bytes), cols, params, nullptr);
+    }
     return Status::Ok();
   }
   // Contiguous blocks of rows, a few per thread so that uneven progress
   // evens out; each task runs in the IEEE defaults too (a worker thread has
   // its own floating-point state).
   struct Job {
-    const detail::KernelTable* table;
-    const detail::RowParams* params;
-    const float* x;
-    float* y;
-    std::size_t x_stride, y_stride, rows, cols, rows_per_task;
+    const KernelTable* table;
+    const RowParams* params;
+    const void* x;
+    void* y;
+    std::size_t x_stride, y_stride, rows, cols, rows_per_task, bytes;
   };
   const std::size_t tasks = std::min(rows, 4 * executor->concurrency());
-  Job job{table, &params, x, y, x_stride, y_stride, rows, cols, (rows + tasks - 1) / tasks};
+  Job job{table, &params, x, y, x_stride, y_stride, rows, cols, (rows + tasks - 1) / tasks, bytes};
   executor->run((rows + job.rows_per_task - 1) / job.rows_per_task,
                 [](void* context, std::size_t task) {
                   const Job& j = *static_cast<const Job*>(context);
-                  const detail::ScopedDefaultFpEnv task_fp_env;
+                  const ScopedDefaultFpEnv task_fp_env;
                   const std::size_t end = std::min(j.rows, (task + 1) * j.rows_per_task);
                   for (std::size_t r = task * j.rows_per_task; r < end; ++r) {
-                    detail::RunRow(j.table, j.x + r * j.x_stride, j.y + r * j.y_stride, j.cols, *j.params, nullptr);
+                    RunRow(j.table, Advance(j.x, r * j.x_stride, j.bytes), Advance(j.y, r * j.y_stride, j.bytes),
+                           j.cols, *j.params, nullptr);
                   }
                 },
                 &job);
   return Status::Ok();
+}
+
+}  // namespace detail
+
+Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, ElementType::kFloat32, options);
+}
+
+Status softmax(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, type, options);
+}
+
+Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, ElementType::kFloat32, options);
+}
+
+Status softmax_rows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, type, options);
 }
 
 namespace detail {

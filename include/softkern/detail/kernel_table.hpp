@@ -30,6 +30,8 @@ struct RowParams {
   float sink = 0.0f;
   // Write y with non-temporal stores in the final pass (out of place only).
   bool stream = false;
+  // What x and y hold (the kernels compute in float whatever it is).
+  ElementType element = ElementType::kFloat32;
 };
 
 // What a reduction pass over a row or a chunk of one found, its lanes merged
@@ -58,10 +60,11 @@ struct KernelTable {
   //            three-pass -> max;
   //   phase 1: three-pass only, given the row's max (sink included) -> sum;
   //            reload also stores e^{(x - max)/T} (log: (x - max)/T) in y.
-  void (*chunk_stats)(const float* x, float* y, std::size_t n, const RowParams& params, int phase,
+  // x and y point at elements of params.element.
+  void (*chunk_stats)(const void* x, void* y, std::size_t n, const RowParams& params, int phase,
                       float max, RowStats* out);
   // The final pass over a chunk, given the row's totals (sink included).
-  void (*chunk_map)(const float* x, float* y, std::size_t n, const RowParams& params,
+  void (*chunk_map)(const void* x, void* y, std::size_t n, const RowParams& params,
                     const RowStats& totals);
   void (*exp_array)(const float* x, float* y, std::size_t n);
 };

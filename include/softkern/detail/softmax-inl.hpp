@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <limits>
 
 #include <hwy/cache_control.h>
@@ -38,6 +39,7 @@
 
 #include "softkern/detail/exp-inl.hpp"
 #include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/float16.hpp"
 #include "softkern/detail/row_stats.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -93,18 +95,104 @@ class StoredVF {
 
 // ---------------------------------------------------------------- row walking
 
-HWY_INLINE VF LoadTail(DF d, const float* p, std::size_t count, float fill) {
+// The row's elements: float, or 16-bit (hwy::bfloat16_t, hwy::float16_t)
+// widened to float on load and rounded to nearest-even on store; all the
+// arithmetic is float. bf16 is rounded with integer ops on every target
+// (Highway 1.0.3's DemoteTo truncates); f16 uses the hardware (F16C on
+// AVX2/AVX-512, fcvt on Arm) and, on the scalar target, the exact
+// conversions of row_stats.hpp (Highway's scalar f16 emulation truncates and
+// mishandles inf/NaN).
+template <class T>
+using DT = hn::Rebind<T, DF>;
+
+template <class T>
+HWY_INLINE VF WidenToFloat(DF d, hn::Vec<DT<T>> v) {
+#if HWY_TARGET == HWY_SCALAR
+  if constexpr (std::is_same_v<T, hwy::float16_t>) {
+    std::uint16_t bits;
+    std::memcpy(&bits, &v.raw, sizeof bits);
+    return hn::Set(d, HalfBitsToFloat(bits));
+  }
+#endif
+  return hn::PromoteTo(d, v);
+}
+
+template <class T>
+HWY_INLINE hn::Vec<DT<T>> NarrowFromFloat(DF d, VF v) {
+  const DT<T> dt;
+  if constexpr (std::is_same_v<T, hwy::bfloat16_t>) {
+    const hn::RebindToUnsigned<DF> du;
+    const hn::RebindToSigned<DF> di;
+    const auto bits = hn::BitCast(du, v);
+    const auto lsb = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u));
+    auto rounded = hn::ShiftRight<16>(hn::Add(hn::Add(bits, hn::Set(du, 0x7FFFu)), lsb));
+    // A NaN must stay a NaN (rounding could carry it into infinity).
+    rounded = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7FC0u), rounded);
+    return hn::BitCast(dt, hn::DemoteTo(hn::Rebind<std::uint16_t, DF>(), hn::BitCast(di, rounded)));
+  } else {
+#if HWY_TARGET == HWY_SCALAR
+    const std::uint16_t bits = FloatToHalfBits(hn::GetLane(v));
+    hn::Vec<DT<T>> out;
+    std::memcpy(&out.raw, &bits, sizeof bits);
+    (void)d;
+    return out;
+#else
+    (void)d;
+    return hn::DemoteTo(dt, v);
+#endif
+  }
+}
+
+template <class T>
+HWY_INLINE VF LoadElements(DF d, const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(d, p);
+  } else {
+    return WidenToFloat<T>(d, hn::LoadU(DT<T>(), p));
+  }
+}
+
+template <class T>
+HWY_INLINE void StoreElements(DF d, VF v, T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    hn::StoreU(v, d, p);
+  } else {
+    hn::StoreU(NarrowFromFloat<T>(d, v), DT<T>(), p);
+  }
+}
+
+// The tail (fewer than a vector of elements) through a stack buffer, so no
+// target touches memory outside the row; lanes past `count` read `fill`.
+template <class T>
+HWY_INLINE VF LoadTail(DF d, const T* p, std::size_t count, float fill) {
   HWY_ALIGN float buf[hn::MaxLanes(DF())];
   const std::size_t lanes = hn::Lanes(d);
   for (std::size_t i = 0; i < lanes; ++i) buf[i] = fill;
-  std::memcpy(buf, p, count * sizeof(float));
-  return hn::Load(d, buf);
+  if constexpr (std::is_same_v<T, float>) {
+    std::memcpy(buf, p, count * sizeof(float));
+    return hn::Load(d, buf);
+  } else {
+    HWY_ALIGN T narrow[hn::MaxLanes(DF())];
+    hn::StoreU(NarrowFromFloat<T>(d, hn::Load(d, buf)), DT<T>(), narrow);
+    std::memcpy(narrow, p, count * sizeof(T));
+    return LoadElements(d, static_cast<const T*>(narrow));
+  }
 }
 
-HWY_INLINE void StoreTail(DF d, VF v, float* p, std::size_t count) {
-  HWY_ALIGN float buf[hn::MaxLanes(DF())];
-  hn::Store(v, d, buf);
-  std::memcpy(p, buf, count * sizeof(float));
+template <class T>
+HWY_INLINE void StreamElements(DF d, VF v, T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    hn::Stream(v, d, p);
+  } else {
+    StoreElements(d, v, p);  // not reached: 16-bit rows never stream
+  }
+}
+
+template <class T>
+HWY_INLINE void StoreTail(DF d, VF v, T* p, std::size_t count) {
+  HWY_ALIGN T buf[hn::MaxLanes(DF())];
+  StoreElements(d, v, static_cast<T*>(buf));
+  std::memcpy(p, buf, count * sizeof(T));
 }
 
 // Software prefetch of the lines kPrefetchBytes ahead of the 4 vectors at p.
@@ -113,9 +201,10 @@ HWY_INLINE void StoreTail(DF d, VF v, float* p, std::size_t count) {
 // gets; asking early restores that. Prefetches never fault, so running past
 // the end of the row is harmless (the address is formed as an integer).
 constexpr std::size_t kPrefetchBytes = 4096;
-HWY_INLINE void PrefetchAhead(DF d, const float* p) {
+template <class T>
+HWY_INLINE void PrefetchAhead(DF d, const T* p) {
   const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(p) + kPrefetchBytes;
-  for (std::size_t line = 0; line < 4 * hn::Lanes(d) * sizeof(float); line += 64) {
+  for (std::size_t line = 0; line < 4 * hn::Lanes(d) * sizeof(T); line += 64) {
     hwy::Prefetch(reinterpret_cast<const float*>(ahead + line));
   }
 }
@@ -124,28 +213,27 @@ HWY_INLINE void PrefetchAhead(DF d, const float* p) {
 // `acc.Add(state, v)` returns the value to store at the same place in `y`
 // when y is not null (the reload algorithm stores while it sums). The tail is
 // padded with -inf, which every accumulator ignores (max) or maps to 0 (exp).
-template <class Acc>
-HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const float* x, float* y,
-                                         std::size_t count) {
+template <class Acc, class T>
+HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const T* x, T* y, std::size_t count) {
   const std::size_t N = hn::Lanes(d);
   typename Acc::State s0 = acc.Init(d), s1 = acc.Init(d), s2 = acc.Init(d), s3 = acc.Init(d);
   std::size_t i = 0;
   for (; i + 4 * N <= count; i += 4 * N) {
     PrefetchAhead(d, x + i);
-    const VF r0 = acc.Add(d, s0, hn::LoadU(d, x + i));
-    const VF r1 = acc.Add(d, s1, hn::LoadU(d, x + i + N));
-    const VF r2 = acc.Add(d, s2, hn::LoadU(d, x + i + 2 * N));
-    const VF r3 = acc.Add(d, s3, hn::LoadU(d, x + i + 3 * N));
+    const VF r0 = acc.Add(d, s0, LoadElements(d, x + i));
+    const VF r1 = acc.Add(d, s1, LoadElements(d, x + i + N));
+    const VF r2 = acc.Add(d, s2, LoadElements(d, x + i + 2 * N));
+    const VF r3 = acc.Add(d, s3, LoadElements(d, x + i + 3 * N));
     if (y != nullptr) {
-      hn::StoreU(r0, d, y + i);
-      hn::StoreU(r1, d, y + i + N);
-      hn::StoreU(r2, d, y + i + 2 * N);
-      hn::StoreU(r3, d, y + i + 3 * N);
+      StoreElements(d, r0, y + i);
+      StoreElements(d, r1, y + i + N);
+      StoreElements(d, r2, y + i + 2 * N);
+      StoreElements(d, r3, y + i + 3 * N);
     }
   }
   for (; i + N <= count; i += N) {
-    const VF r = acc.Add(d, s0, hn::LoadU(d, x + i));
-    if (y != nullptr) hn::StoreU(r, d, y + i);
+    const VF r = acc.Add(d, s0, LoadElements(d, x + i));
+    if (y != nullptr) StoreElements(d, r, y + i);
   }
   if (i < count) {
     const VF r = acc.Add(d, s1, LoadTail(d, x + i, count - i, -kInf));
@@ -156,9 +244,8 @@ HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const float* x, f
 
 // The reduction tree over x[0, n): leaves of LeafElements(d), merged pairwise.
 // `acc.Leaf` folds one leaf (FoldBlock, or two folds for the online algorithm).
-template <class Acc>
-HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const float* x, float* y,
-                                            std::size_t n) {
+template <class Acc, class T>
+HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T* y, std::size_t n) {
   const std::size_t leaf = LeafElements(d);
   if (n <= leaf) return acc.Leaf(d, x, y, n);
   const std::size_t half = (n / leaf + 1) / 2 * leaf;
@@ -179,27 +266,28 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const float* x
 // tail path. In place (x == y, and always in the reload algorithm's final
 // pass) the lines of y were just read, so there is no read-for-ownership to
 // save and a non-temporal store would only evict them: plain stores then.
-template <class F>
-HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, bool stream, const F& f) {
+template <class T, class F>
+HWY_INLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f) {
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
   const auto y_address = reinterpret_cast<std::uintptr_t>(y);
-  if (stream && x != y && y_address % sizeof(float) == 0) {
+  // Streaming stores are for float rows (a 16-bit vector is half a line).
+  if (std::is_same_v<T, float> && stream && x != y && y_address % sizeof(float) == 0) {
     const std::size_t misaligned = (y_address / sizeof(float)) % N;
     const std::size_t head = HWY_MIN(n, (N - misaligned) % N);
     if (head != 0) StoreTail(d, f(LoadTail(d, x, head, -kInf)), y, head);
     for (i = head; i + 4 * N <= n; i += 4 * N) {
       PrefetchAhead(d, x + i);
-      const VF r0 = f(hn::LoadU(d, x + i));
-      const VF r1 = f(hn::LoadU(d, x + i + N));
-      const VF r2 = f(hn::LoadU(d, x + i + 2 * N));
-      const VF r3 = f(hn::LoadU(d, x + i + 3 * N));
-      hn::Stream(r0, d, y + i);
-      hn::Stream(r1, d, y + i + N);
-      hn::Stream(r2, d, y + i + 2 * N);
-      hn::Stream(r3, d, y + i + 3 * N);
+      const VF r0 = f(LoadElements(d, x + i));
+      const VF r1 = f(LoadElements(d, x + i + N));
+      const VF r2 = f(LoadElements(d, x + i + 2 * N));
+      const VF r3 = f(LoadElements(d, x + i + 3 * N));
+      StreamElements(d, r0, y + i);
+      StreamElements(d, r1, y + i + N);
+      StreamElements(d, r2, y + i + 2 * N);
+      StreamElements(d, r3, y + i + 3 * N);
     }
-    for (; i + N <= n; i += N) hn::Stream(f(hn::LoadU(d, x + i)), d, y + i);
+    for (; i + N <= n; i += N) StreamElements(d, f(LoadElements(d, x + i)), y + i);
     if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
     // Non-temporal stores are weakly ordered: fence them before returning, so
     // that y is visible to whatever the caller (or another thread) does next.
@@ -208,16 +296,16 @@ HWY_INLINE void MapRow(DF d, const float* x, float* y, std::size_t n, bool strea
   }
   for (; i + 4 * N <= n; i += 4 * N) {
     PrefetchAhead(d, x + i);
-    const VF r0 = f(hn::LoadU(d, x + i));
-    const VF r1 = f(hn::LoadU(d, x + i + N));
-    const VF r2 = f(hn::LoadU(d, x + i + 2 * N));
-    const VF r3 = f(hn::LoadU(d, x + i + 3 * N));
-    hn::StoreU(r0, d, y + i);
-    hn::StoreU(r1, d, y + i + N);
-    hn::StoreU(r2, d, y + i + 2 * N);
-    hn::StoreU(r3, d, y + i + 3 * N);
+    const VF r0 = f(LoadElements(d, x + i));
+    const VF r1 = f(LoadElements(d, x + i + N));
+    const VF r2 = f(LoadElements(d, x + i + 2 * N));
+    const VF r3 = f(LoadElements(d, x + i + 3 * N));
+    StoreElements(d, r0, y + i);
+    StoreElements(d, r1, y + i + N);
+    StoreElements(d, r2, y + i + 2 * N);
+    StoreElements(d, r3, y + i + 3 * N);
   }
-  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, y + i);
+  for (; i + N <= n; i += N) StoreElements(d, f(LoadElements(d, x + i)), y + i);
   if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
 }
 
@@ -237,7 +325,8 @@ struct MaxAcc {
     (void)d;
     return hn::Max(a, b);
   }
-  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+  template <class T>
+  HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     return FoldBlock(d, *this, x, y, n);
   }
 };
@@ -260,7 +349,8 @@ struct SumExpAcc {
     (void)d;
     return hn::Add(a, b);
   }
-  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+  template <class T>
+  HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     return FoldBlock(d, *this, x, y, n);
   }
 };
@@ -388,14 +478,15 @@ struct TwoPassAcc {
                          MulByPow2Flush(d, b.m.Get(d), hn::Sub(b_e, e)));
     return State{StoredVF(d, m), StoredVF(d, e)};
   }
-  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+  template <class T>
+  HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     (void)y;
     // A NaN may vanish from the max (x86 maxps): it still reaches the sum,
     // through its own p.
     VF exponent;
-    (void)ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, nullptr, n), *params, &exponent);
+    (void)ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, static_cast<T*>(nullptr), n), *params, &exponent);
     const LeafSum leaf_sum{params, StoredVF(d, exponent)};
-    return State{StoredVF(d, FoldBlock(d, leaf_sum, x, nullptr, n)), StoredVF(d, exponent)};
+    return State{StoredVF(d, FoldBlock(d, leaf_sum, x, static_cast<T*>(nullptr), n)), StoredVF(d, exponent)};
   }
 };
 
@@ -421,14 +512,15 @@ struct OnlineAcc {
                               hn::Mul(b.sum.Get(d), Rescale(d, b_max, max)));
     return State{StoredVF(d, max), StoredVF(d, sum)};
   }
-  HWY_INLINE State Leaf(DF d, const float* x, float* y, std::size_t n) const {
+  template <class T>
+  HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     (void)y;
-    const VF max = FoldBlock(d, MaxAcc(), x, nullptr, n);
+    const VF max = FoldBlock(d, MaxAcc(), x, static_cast<T*>(nullptr), n);
     // A lane that saw only -inf keeps max = -inf and sums against 0 instead,
     // so that -inf - (-inf) never happens.
     const VF shift = hn::IfThenZeroElse(hn::Eq(max, hn::Set(d, -kInf)), max);
     const SumExpAcc sum_acc{StoredVF(d, shift), inv_temperature, false};
-    return State{StoredVF(d, max), StoredVF(d, FoldBlock(d, sum_acc, x, nullptr, n))};
+    return State{StoredVF(d, max), StoredVF(d, FoldBlock(d, sum_acc, x, static_cast<T*>(nullptr), n))};
   }
 };
 
@@ -454,10 +546,10 @@ HWY_INLINE double HorizontalSum(DF d, VF v) {
 
 // Dukhan & Ablavatski: the sum of e^{x/T} as a (mantissa, exponent) pair,
 // lanes merged in double; no max pass.
-template <bool kScaled>
-HWY_INLINE RowStats TwoPassStats(DF d, const float* x, std::size_t n, const RowParams& params) {
+template <bool kScaled, class T>
+HWY_INLINE RowStats TwoPassStats(DF d, const T* x, std::size_t n, const RowParams& params) {
   const TwoPassAcc<kScaled> acc{&params};
-  const typename TwoPassAcc<kScaled>::State state = ReduceTree(d, acc, x, nullptr, n);
+  const typename TwoPassAcc<kScaled>::State state = ReduceTree(d, acc, x, static_cast<T*>(nullptr), n);
   HWY_ALIGN float m[hn::MaxLanes(DF())];
   HWY_ALIGN float e[hn::MaxLanes(DF())];
   hn::Store(state.m.Get(d), d, m);
@@ -475,8 +567,8 @@ HWY_INLINE RowStats TwoPassStats(DF d, const float* x, std::size_t n, const RowP
 }
 
 // y = p 2^{n - E} / M (log: x/T - log(M 2^E)).
-template <bool kScaled>
-HWY_INLINE void TwoPassMap(DF d, const float* x, float* y, std::size_t n, const RowParams& params,
+template <bool kScaled, class T>
+HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParams& params,
                            const RowStats& totals) {
   const VF vexp = hn::Set(d, static_cast<float>(totals.exponent));
   if (params.log) {
@@ -497,9 +589,10 @@ HWY_INLINE void TwoPassMap(DF d, const float* x, float* y, std::size_t n, const 
 
 // Milakov & Gimelshein: (max, sum of e^{(x - max)/T}) per lane, merged in
 // double.
-HWY_INLINE RowStats OnlineStats(DF d, const float* x, std::size_t n, const RowParams& params) {
+template <class T>
+HWY_INLINE RowStats OnlineStats(DF d, const T* x, std::size_t n, const RowParams& params) {
   const OnlineAcc acc{StoredVF(d, hn::Set(d, params.inv_temperature))};
-  const OnlineAcc::State state = ReduceTree(d, acc, x, nullptr, n);
+  const OnlineAcc::State state = ReduceTree(d, acc, x, static_cast<T*>(nullptr), n);
   HWY_ALIGN float lane_max[hn::MaxLanes(DF())];
   HWY_ALIGN float lane_sum[hn::MaxLanes(DF())];
   hn::Store(state.max.Get(d), d, lane_max);
@@ -514,19 +607,21 @@ HWY_INLINE RowStats OnlineStats(DF d, const float* x, std::size_t n, const RowPa
 
 // Three-pass, second pass: sum of e^{(x - max)/T}; reload stores each term
 // (log: (x - max)/T) in y as it goes.
-HWY_INLINE RowStats SumStats(DF d, const float* x, float* y, std::size_t n, const RowParams& params,
+template <class T>
+HWY_INLINE RowStats SumStats(DF d, const T* x, T* y, std::size_t n, const RowParams& params,
                              float max) {
   const bool reload = params.algorithm == Algorithm::kThreePassReload;
   const SumExpAcc sum_acc{StoredVF(d, hn::Set(d, max)), StoredVF(d, hn::Set(d, params.inv_temperature)),
                           reload && params.log};
   RowStats stats;
-  stats.sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, reload ? y : nullptr, n));
+  stats.sum = HorizontalSum(d, ReduceTree(d, sum_acc, x, reload ? y : static_cast<T*>(nullptr), n));
   stats.nan = std::isnan(stats.sum);
   return stats;
 }
 
-HWY_NOINLINE void ChunkStats(const float* x, float* y, std::size_t n, const RowParams& params, int phase,
-                             float max, RowStats* out) {
+template <class T>
+HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams& params, int phase,
+                               float max, RowStats* out) {
   const DF d;
   if (n == 0) {
     *out = RowStats();
@@ -542,7 +637,7 @@ HWY_NOINLINE void ChunkStats(const float* x, float* y, std::size_t n, const RowP
     default:
       if (phase == 0) {
         RowStats stats;
-        stats.max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, nullptr, n));
+        stats.max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, static_cast<T*>(nullptr), n));
         stats.nan = std::isnan(stats.max);
         *out = stats;
       } else {
@@ -552,8 +647,9 @@ HWY_NOINLINE void ChunkStats(const float* x, float* y, std::size_t n, const RowP
   }
 }
 
-HWY_NOINLINE void ChunkMap(const float* x, float* y, std::size_t n, const RowParams& params,
-                           const RowStats& totals) {
+template <class T>
+HWY_NOINLINE void ChunkMapOf(const T* x, T* y, std::size_t n, const RowParams& params,
+                             const RowStats& totals) {
   const DF d;
   if (n == 0) return;
   if (params.algorithm == Algorithm::kTwoPass) {
@@ -584,6 +680,34 @@ HWY_NOINLINE void ChunkMap(const float* x, float* y, std::size_t n, const RowPar
     MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
       return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
     });
+  }
+}
+
+// The table's entry points: the row's element type picks the instantiation.
+void ChunkStats(const void* x, void* y, std::size_t n, const RowParams& params, int phase, float max,
+                RowStats* out) {
+  switch (params.element) {
+    case ElementType::kBFloat16:
+      return ChunkStatsOf(static_cast<const hwy::bfloat16_t*>(x), static_cast<hwy::bfloat16_t*>(y), n, params,
+                          phase, max, out);
+    case ElementType::kFloat16:
+      return ChunkStatsOf(static_cast<const hwy::float16_t*>(x), static_cast<hwy::float16_t*>(y), n, params,
+                          phase, max, out);
+    default:
+      return ChunkStatsOf(static_cast<const float*>(x), static_cast<float*>(y), n, params, phase, max, out);
+  }
+}
+
+void ChunkMap(const void* x, void* y, std::size_t n, const RowParams& params, const RowStats& totals) {
+  switch (params.element) {
+    case ElementType::kBFloat16:
+      return ChunkMapOf(static_cast<const hwy::bfloat16_t*>(x), static_cast<hwy::bfloat16_t*>(y), n, params,
+                        totals);
+    case ElementType::kFloat16:
+      return ChunkMapOf(static_cast<const hwy::float16_t*>(x), static_cast<hwy::float16_t*>(y), n, params,
+                        totals);
+    default:
+      return ChunkMapOf(static_cast<const float*>(x), static_cast<float*>(y), n, params, totals);
   }
 }
 
