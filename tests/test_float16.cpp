@@ -1,0 +1,196 @@
+// 16-bit softmax (ElementType::kBFloat16, kFloat16): every algorithm on every
+// target against the long-double reference of the 16-bit inputs, with the
+// bound for 16-bit outputs (README): the float32 bound plus two roundings to
+// the output type (one for the stored result, one for the reload
+// algorithm's stored intermediate), u16 = 2^-8 (bf16) or 2^-11 (f16):
+//   softmax: |y - r| <= (2 u16 + u (8 + S(n) + 2|z|)) r + (smallest 16-bit step)
+//   log:     |y - r| <= 2 u16 (|z| + |r|) + u (8 + S(n) + 2|z| + 2|r|)
+// plus the conversions themselves: f16 <-> float exhaustively, bf16 and f16
+// rounding to nearest-even.
+#include "softkern/detail/float16.hpp"
+#include "support.hpp"
+
+namespace softkern_test {
+namespace {
+
+using softkern::ElementType;
+
+float bf16_to_float(std::uint16_t b) { return bits_float(static_cast<std::uint32_t>(b) << 16); }
+std::uint16_t float_to_bf16(float f) {  // round to nearest-even, NaN kept
+  if (std::isnan(f)) return 0x7FC0;
+  const std::uint32_t u = float_bits(f);
+  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+float to_float(std::uint16_t b, ElementType t) {
+  return t == ElementType::kBFloat16 ? bf16_to_float(b) : softkern::detail::HalfBitsToFloat(b);
+}
+std::uint16_t from_float(float f, ElementType t) {
+  return t == ElementType::kBFloat16 ? float_to_bf16(f) : softkern::detail::FloatToHalfBits(f);
+}
+
+TEST(Float16, HalfToFloatToHalfIsExactForEveryHalf) {
+  for (std::uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = softkern::detail::HalfBitsToFloat(static_cast<std::uint16_t>(h));
+    const std::uint16_t back = softkern::detail::FloatToHalfBits(f);
+    if (std::isnan(f)) {
+      EXPECT_EQ(back & 0x7C00u, 0x7C00u);
+      EXPECT_NE(back & 0x3FFu, 0u);
+    } else {
+      ASSERT_EQ(back, h) << "half 0x" << std::hex << h;
+    }
+  }
+}
+
+// Rounding to half: the result is the nearest half (ties to even), checked
+// against the neighbours of every half on a dense sample of floats.
+TEST(Float16, FloatToHalfRoundsToNearestEven) {
+  std::mt19937 rng(5);
+  for (int k = 0; k < 2000000; ++k) {
+    const float f = bits_float(static_cast<std::uint32_t>(rng()) & 0x47FFFFFFu) * ((k & 1) ? 1.0f : -1.0f);
+    if (std::isnan(f)) continue;
+    const std::uint16_t h = softkern::detail::FloatToHalfBits(f);
+    const double got = softkern::detail::HalfBitsToFloat(h);
+    if (std::fabs(f) >= 65520.0) {
+      ASSERT_TRUE(std::isinf(got)) << f;
+      continue;
+    }
+    // No half is closer than the one returned.
+    for (int step : {-1, 1}) {
+      const std::uint16_t other = static_cast<std::uint16_t>(h + step);
+      const double o = softkern::detail::HalfBitsToFloat(other);
+      if (std::isnan(o) || std::isinf(o) || ((other ^ h) & 0x8000u)) continue;
+      const double dg = std::fabs(got - f), doo = std::fabs(o - f);
+      ASSERT_TRUE(dg < doo || (dg == doo && (h & 1u) == 0)) << f << " -> " << got << " but " << o;
+    }
+  }
+}
+
+struct TypeCase {
+  ElementType type;
+  const char* name;
+  double u16;            // unit roundoff of the type
+  long double min_step;  // smallest positive value of the type
+};
+const TypeCase kTypes[] = {{ElementType::kBFloat16, "bf16", 0x1p-8, 0x1p-133L},
+                           {ElementType::kFloat16, "f16", 0x1p-11, 0x1p-24L}};
+
+class SixteenBitSoftmax : public IsaAlgorithmTest {};
+
+TEST_P(SixteenBitSoftmax, WithinTheBoundForEveryLengthLayoutAndOption) {
+  FailureLog log;
+  const double u = bound::kUnitRoundoff;
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 300; n += (n < 70 ? 1 : 13)) lengths.push_back(n);
+  for (std::size_t n : {1000, 4099, 70001}) lengths.push_back(n);
+  const NamedOptions variants[] = {option_variants()[0], option_variants()[3], option_variants()[7]};
+  double worst = 0;
+  for (const TypeCase& tc : kTypes) {
+    for (std::size_t n : lengths) {
+      for (Distribution dist : {Distribution::kLogits, Distribution::kTiesAtMax, Distribution::kMaskedNegInf}) {
+        std::vector<std::uint16_t> x16(n);
+        const std::vector<float> raw = make_row(dist, n, 70);
+        std::vector<float> x(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          x16[i] = from_float(raw[i], tc.type);
+          x[i] = to_float(x16[i], tc.type);
+        }
+        for (const NamedOptions& variant : variants) {
+          const SoftmaxOptions o = with_algorithm(variant.options);
+          const Reference ref = reference_softmax(x.data(), n, o);
+          for (bool in_place : {false, true}) {
+            // Guards of 8 elements on both sides, offset by n % 5 elements.
+            const std::size_t off = 8 + n % 5;
+            std::vector<std::uint16_t> buf(n + 2 * off + 8, 0xBAD1), out(n + 2 * off + 8, 0xBAD2);
+            std::copy(x16.begin(), x16.end(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+            std::uint16_t* xp = buf.data() + off;
+            std::uint16_t* yp = in_place ? xp : out.data() + off;
+            const std::string what = label() + " " + tc.name + " " + distribution_name(dist) + " n=" +
+                                     std::to_string(n) + " " + variant.name + (in_place ? " in place" : "");
+            const Status s = softkern::softmax(xp, yp, n, tc.type, o);
+            if (!s.ok()) {
+              log.add(what + ": rejected: " + s.message());
+              continue;
+            }
+            const std::vector<std::uint16_t>& yb = in_place ? buf : out;
+            for (std::size_t i = 0; i < off; ++i)
+              if (yb[i] != (in_place ? 0xBAD1 : 0xBAD2) || yb[off + n + i] != (in_place ? 0xBAD1 : 0xBAD2)) {
+                log.add(what + ": wrote outside the row");
+                break;
+              }
+            long double sum = 0, ref_sum = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+              const long double y = to_float(yp[i], tc.type), r = ref.r[i], z = std::fabs(ref.z[i]);
+              if (ref.exact[i]) {
+                if (!(std::isnan(r) ? std::isnan(y) : y == static_cast<float>(r)))
+                  log.add(what + ": special value at " + std::to_string(i));
+                continue;
+              }
+              long double limit;
+              if (!o.log) {
+                limit = (2 * tc.u16 + u * (bound::element_c(n) + 2 * z)) * r + tc.min_step;
+                sum += y;
+                ref_sum += r;
+              } else {
+                if (r < -65504 && tc.type == ElementType::kFloat16 && std::isinf(y)) continue;
+                limit = 2 * tc.u16 * (z + std::fabs(r)) + u * (bound::element_c(n) + 2 * z + 2 * std::fabs(r));
+              }
+              const long double err = std::fabs(y - r);
+              if (!(err <= limit)) {
+                log.add(what + ": element " + std::to_string(i) + " y=" + hexfloat(static_cast<float>(y)) +
+                        " reference=" + hexfloat(r) + " allowed " + std::to_string(static_cast<double>(limit)));
+                break;
+              }
+              if (!o.log && r > 0) worst = std::max(worst, static_cast<double>((err - tc.min_step) / (tc.u16 * r)));
+            }
+            // Row sum: each output carries its own rounding to the type.
+            if (!o.log && n > 0 && !ref.nan_row && !(std::fabs(sum - ref_sum) <= 2 * tc.u16 + u * bound::row_sum_c(n)))
+              log.add(what + ": row sum " + std::to_string(static_cast<double>(sum)));
+          }
+        }
+      }
+    }
+  }
+  std::printf("[ accuracy ] %s 16-bit: max element error %.3f u16 (bound 2 u16 + float terms)\n", label().c_str(), worst);
+}
+
+// Rows of 16-bit elements through softmax_rows, strided, and the special
+// values (NaN, +-inf, all -inf) in both types.
+TEST_P(SixteenBitSoftmax, RowsAndSpecialValues) {
+  for (const TypeCase& tc : kTypes) {
+    const std::size_t rows = 5, cols = 37, stride = 41;
+    std::vector<std::uint16_t> x(rows * stride, 0), y(rows * stride, 0xBAD3);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) x[r * stride + c] = from_float(std::sin(float(r * cols + c)), tc.type);
+    x[1 * stride + 3] = from_float(NAN, tc.type);
+    x[2 * stride + 4] = from_float(INFINITY, tc.type);
+    x[2 * stride + 9] = from_float(INFINITY, tc.type);
+    for (std::size_t c = 0; c < cols; ++c) x[3 * stride + c] = from_float(-INFINITY, tc.type);
+    SoftmaxOptions o = with_algorithm(SoftmaxOptions());
+    ASSERT_TRUE(softkern::softmax_rows(x.data(), stride, y.data(), stride, rows, cols, tc.type, o).ok());
+    for (std::size_t c = 0; c < cols; ++c) {
+      EXPECT_TRUE(std::isnan(to_float(y[stride + c], tc.type))) << tc.name;
+      EXPECT_EQ(to_float(y[2 * stride + c], tc.type), (c == 4 || c == 9) ? 0.5f : 0.0f) << tc.name;
+      EXPECT_EQ(to_float(y[3 * stride + c], tc.type), 0.0f) << tc.name;
+    }
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = cols; c < stride && r + 1 < rows; ++c) EXPECT_EQ(y[r * stride + c], 0xBAD3) << "gap written";
+    // Row 0 and row 4 sum to 1 within the type's rounding.
+    for (std::size_t r : {std::size_t{0}, std::size_t{4}}) {
+      double sum = 0;
+      for (std::size_t c = 0; c < cols; ++c) sum += to_float(y[r * stride + c], tc.type);
+      EXPECT_NEAR(sum, 1.0, 2 * tc.u16 + 1e-6) << tc.name << " row " << r;
+    }
+  }
+  // An unknown element type is rejected, nothing written.
+  std::uint16_t x16[4] = {0, 0, 0, 0}, y16[4] = {7, 7, 7, 7};
+  const Status s = softkern::softmax(x16, y16, 4, static_cast<ElementType>(9));
+  EXPECT_EQ(static_cast<int>(s.code()), static_cast<int>(StatusCode::kBadArgument));
+  EXPECT_EQ(y16[0], 7);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, SixteenBitSoftmax, testing::ValuesIn(supported_isa_algorithm_pairs()),
+                         pair_test_name);
+
+}  // namespace
+}  // namespace softkern_test
