@@ -45,6 +45,7 @@
 #include <vector>
 
 #include <softkern/softkern.hpp>
+#include <softkern/detail/float16.hpp>
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -321,6 +322,42 @@ void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions op
   SetCounters(state, rows, cols, TrafficOf(options.algorithm, cols), seconds);
 }
 
+// 16-bit rows (ElementType::kBFloat16 / kFloat16): the same softmax over
+// half the bytes. Effective bandwidth counts 4 bytes per element (2 read,
+// 2 written); `vs_f32` is not computed here: compare with softmax/<isa>/
+// two_pass/<n> of the same run.
+void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions options,
+                     softkern::ElementType type, std::size_t n) {
+  static std::vector<std::uint16_t> x16, y16;
+  if (x16.size() < n) {
+    EnsureBuffers(n);
+    x16.resize(n);
+    y16.resize(n);
+    const float* x = GetBuffers().x.get();
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint32_t bits;
+      std::memcpy(&bits, &x[i], sizeof bits);
+      x16[i] = type == softkern::ElementType::kBFloat16 ? static_cast<std::uint16_t>(bits >> 16)
+                                                        : softkern::detail::FloatToHalfBits(x[i]);
+    }
+  }
+  if (!softkern::force_isa(isa).ok()) {
+    state.SkipWithError("target not supported");
+    return;
+  }
+  for (auto _ : state) {
+    const softkern::Status s = softkern::softmax(x16.data(), y16.data(), n, type, options);
+    if (!s.ok()) {
+      state.SkipWithError(s.message());
+      break;
+    }
+    benchmark::ClobberMemory();
+  }
+  softkern::reset_isa();
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n * 4));
+}
+
 // Largest |peer - softkern| relative to softkern's value (outputs >= 1e-30).
 double MaxRelativeDifference(const float* a, const float* b, std::size_t n) {
   double worst = 0;
@@ -467,6 +504,20 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
     if (threads == softkern::default_executor().concurrency()) break;  // a 1-CPU machine
+  }
+  // 16-bit rows, one thread, two-pass, the largest two sizes.
+  for (std::size_t n : {config.smoke ? std::size_t{4096} : config.max_size / 4,
+                        config.smoke ? std::size_t{16384} : config.max_size}) {
+    for (auto [type, name] : {std::pair{softkern::ElementType::kBFloat16, "bf16"},
+                              std::pair{softkern::ElementType::kFloat16, "f16"}}) {
+      softkern::SoftmaxOptions options;
+      options.algorithm = Algorithm::kTwoPass;
+      benchmark::RegisterBenchmark(("softmax_" + std::string(name) + "/" + softkern::isa_name(best) +
+                                    "/two_pass/" + std::to_string(n)).c_str(),
+                                   [=](benchmark::State& s) { BenchSoftkern16(s, best, options, type, n); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
 }
 
