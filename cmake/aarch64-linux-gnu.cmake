@@ -39,16 +39,24 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 
 # Every test (add_test with a target as COMMAND, and gtest_discover_tests'
 # listing run) goes through the emulator. -L points qemu at the cross
-# sysroot, where the aarch64 dynamic loader and libc live; the multiarch
-# libraries (libhwy.so.1) are found by the loader's default path
-# /usr/lib/aarch64-linux-gnu, which qemu falls back to on the host.
+# sysroot, where the aarch64 dynamic loader the binaries were linked for
+# lives (/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1, Debian's
+# libc6-arm64-cross). The loader's own search path then starts at
+# /lib/aarch64-linux-gnu, which qemu falls back to on the host, where the
+# multiarch libc6:arm64 (pulled in by libhwy-dev:arm64) has *another build*
+# of libc.so.6: a loader of one glibc build with the libc of another, and
+# the first pthread_create hangs (seen on bookworm: 2.36-8cross1 vs
+# 2.36-9+deb12u14). LD_LIBRARY_PATH, set for the emulated program only (-E),
+# makes the loader take libc, libm, libstdc++ and libgcc_s from the same
+# sysroot; only libhwy.so.1 comes from the multiarch directory.
 find_program(SOFTKERN_QEMU_AARCH64 qemu-aarch64)
 if(NOT SOFTKERN_QEMU_AARCH64)
   message(WARNING "qemu-aarch64 not found (Debian: apt-get install qemu-user, or scripts/setup.sh --arm): "
                   "the cross-built tests cannot run here")
   set(SOFTKERN_QEMU_AARCH64 qemu-aarch64)
 endif()
-set(CMAKE_CROSSCOMPILING_EMULATOR "${SOFTKERN_QEMU_AARCH64};-L;/usr/${SOFTKERN_CROSS_TRIPLE}")
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    "${SOFTKERN_QEMU_AARCH64};-L;/usr/${SOFTKERN_CROSS_TRIPLE};-E;LD_LIBRARY_PATH=/usr/${SOFTKERN_CROSS_TRIPLE}/lib")
 
 # The test list depends on the CPU: the suite instantiates its tests for each
 # target the CPU supports (sve and sve2 tests exist only under an SVE CPU).
