@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# scripts/test_arm.sh — softkern's test suite on aarch64, cross-built with
+# Debian's g++-aarch64-linux-gnu (cmake/aarch64-linux-gnu.cmake) and run under
+# qemu-aarch64, once per emulated CPU:
+#
+#   neon      QEMU_CPU=cortex-a72         NEON only (targets: neon, scalar)
+#   sve128    QEMU_CPU=max,sve-max-vq=1   SVE and SVE2 at 128-bit vectors
+#   sve512    QEMU_CPU=max,sve-max-vq=4   SVE and SVE2 at 512-bit vectors
+#
+# Each run is the whole suite (ctest -LE exhaustive), which forces every
+# target the emulated CPU reports (getauxval) in turn. The neon run tests the
+# neon and scalar targets; the SVE runs test sve and sve2, plus everything
+# that is not per target (dispatch across all four targets, SOFTKERN_ISA,
+# threads, examples). The per-target tests of neon and scalar are left out of
+# the SVE runs (ctest -E): their code and the instructions qemu executes for
+# it do not depend on the emulated CPU model, so repeating them would only
+# double the emulated time. (qemu-aarch64's default CPU is "max", i.e. SVE2
+# at 512 bits; the NEON-only run needs a CPU without SVE.)
+# Before each run the script checks that the CPU reports the targets and the
+# SVE vector length the run is for, so a qemu that ignored QEMU_CPU could not
+# pass silently.
+#
+#   scripts/test_arm.sh [--build DIR] [--runs "neon sve128 sve512"] [--no-setup]
+#
+#   --build DIR   the cross build tree (default: build-arm in the repository)
+#   --runs LIST   which of the runs above (default: all three)
+#   --no-setup    do not call scripts/setup.sh --arm for missing packages
+#
+# Prints, per run, the CTest summary line and its wall time, then the worst
+# accuracy figures per target from the tests' "[ accuracy ]" and
+# "[ exp ulp  ]" lines; the full logs stay in DIR/arm-logs/. Exits non-zero if
+# anything fails. SOFTKERN_SKIP_LARGE_ROW=1 is set: the one test that
+# softmaxes a real row of 2^31 + 17 elements (8 GiB) is skipped under
+# emulation (the 2^31-strided tests of 64-bit indexing still run).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="$repo/build-arm"
+runs="neon sve128 sve512"
+setup=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build) build=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --no-setup) setup=0; shift ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test_arm.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+logs="$build/arm-logs"
+mkdir -p "$logs"
+
+start=$SECONDS
+if [[ $setup -eq 1 ]] && ! "$repo/scripts/setup.sh" --check --arm >/dev/null; then
+  "$repo/scripts/setup.sh" --arm --no-optional
+fi
+
+# Configure and build: tests and examples (their smoke tests run under qemu
+# too); not the bench, whose timings would be qemu's, not Arm's.
+echo "test_arm.sh: configuring and building $build"
+t0=$SECONDS
+cmake -S "$repo" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$repo/cmake/aarch64-linux-gnu.cmake" \
+  -DCMAKE_BUILD_TYPE=Release -DSOFTKERN_BUILD_TESTS=ON -DSOFTKERN_BUILD_EXAMPLES=ON \
+  -DSOFTKERN_BUILD_BENCH=OFF >"$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
+cmake --build "$build" -j2 >"$logs/build.log" 2>&1 || { tail -n 60 "$logs/build.log"; exit 1; }
+echo "test_arm.sh: build done in $((SECONDS - t0))s"
+
+# The same emulator command as the toolchain file (see there why -E).
+qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib)
+
+# run name -> QEMU_CPU, the targets the suite must see, SVE vector bytes.
+cpu_of() {
+  case "$1" in
+    neon) echo "cortex-a72" ;;
+    sve128) echo "max,sve-max-vq=1" ;;
+    sve512) echo "max,sve-max-vq=4" ;;
+    *) echo "test_arm.sh: unknown run '$1' (neon, sve128, sve512)" >&2; return 1 ;;
+  esac
+}
+targets_of() {
+  case "$1" in
+    neon) echo "neon scalar" ;;
+    *) echo "sve2 sve neon scalar" ;;
+  esac
+}
+# ctest -E for the run: parameterised tests are named .../<isa> or
+# .../<isa>_<algorithm>.
+exclude_of() {
+  case "$1" in
+    neon) echo "^$" ;;
+    *) echo "/(neon|scalar)(_[a-z0-9_]+)?( |$)" ;;
+  esac
+}
+sve_bytes_of() {
+  case "$1" in
+    sve128) echo 16 ;;
+    sve512) echo 64 ;;
+    *) echo "" ;;
+  esac
+}
+
+export SOFTKERN_SKIP_LARGE_ROW=1
+summary=()
+failed=0
+for run in $runs; do
+  cpu=$(cpu_of "$run")
+  export QEMU_CPU=$cpu
+  echo
+  echo "== arm $run: QEMU_CPU=$cpu"
+  # What the emulated CPU reports, through the library's own detection.
+  probe=$("${qemu[@]}" "$build/tests/test_dispatch" --gtest_filter='Dispatch.StreamingChoiceFollowsTheTarget' 2>&1) || {
+    echo "$probe"; echo "test_arm.sh: the dispatch probe failed under QEMU_CPU=$cpu"; exit 1; }
+  seen=$(sed -n 's/^softkern: targets supported here: \(.*\) (default.*/\1/p' <<<"$probe")
+  echo "targets reported: $seen"
+  grep '^\[ streaming \]' <<<"$probe" || true
+  if [[ "$seen" != "$(targets_of "$run")" ]]; then
+    echo "test_arm.sh: expected targets '$(targets_of "$run")' under QEMU_CPU=$cpu, got '$seen'"
+    exit 1
+  fi
+  want_bytes=$(sve_bytes_of "$run")
+  if [[ -n "$want_bytes" ]] && ! grep -q "^\[ streaming \] sve: $want_bytes-byte vectors" <<<"$probe"; then
+    echo "test_arm.sh: expected $want_bytes-byte SVE vectors under QEMU_CPU=$cpu"
+    exit 1
+  fi
+
+  # The test lists depend on the CPU (tests exist per supported target), and
+  # CMake's PRE_TEST discovery caches them until the binary changes: drop the
+  # cache so this run lists its tests under its own CPU.
+  rm -f "$build"/tests/*_tests.cmake
+  t0=$SECONDS
+  set +e
+  ctest --test-dir "$build" -j2 --output-on-failure -LE exhaustive -E "$(exclude_of "$run")" \
+    >"$logs/ctest-$run.log" 2>&1
+  rc=$?
+  set -e
+  wall=$((SECONDS - t0))
+  cp "$build/Testing/Temporary/LastTest.log" "$logs/tests-$run.log" 2>/dev/null || true
+  line=$(grep -E '^[0-9]+% tests passed' "$logs/ctest-$run.log" | tail -n1)
+  [[ -n "$line" ]] || line="no CTest summary (see $logs/ctest-$run.log)"
+  if [[ $rc -ne 0 ]]; then
+    failed=1
+    # The failures, as CTest lists them, and their output.
+    sed -n '/The following tests FAILED/,$p' "$logs/ctest-$run.log"
+  fi
+  echo "arm $run: $line (wall ${wall}s)"
+  summary+=("$(printf 'arm %-7s %-18s %s (wall %ss)' "$run" "$cpu" "$line" "$wall")")
+done
+
+# Worst figures per target over every run: the accuracy lines are
+#   [ accuracy ] <isa>/<algorithm> <what>: max element C = a (bound b), max row-sum C = c (bound d)
+# and the exp lines
+#   [ exp ulp  ] <what> <isa>: <count> values, max <k> ulp at x = <hex> (bound 2)
+echo
+echo "== arm accuracy (worst over every test and run; softmax element C / row-sum C in u, exp in ulp)"
+cat "$logs"/tests-*.log 2>/dev/null | awk '
+  /^\[ accuracy \] [a-z0-9]+\/[a-z_]+ / && /max element C/ {
+    split($4, p, "/"); isa = p[1]
+    for (i = 1; i <= NF; ++i) {
+      if ($i == "C" && $(i-1) == "element" && $(i+1) == "=") { v = $(i+2) + 0; if (!(isa in el) || v > el[isa]) el[isa] = v }
+      if ($i == "C" && $(i-1) == "row-sum" && $(i+1) == "=") { v = $(i+2) + 0; if (!(isa in rs) || v > rs[isa]) rs[isa] = v }
+    }
+    seen[isa] = 1
+  }
+  /^\[ exp ulp  \]/ {
+    for (i = 1; i <= NF; ++i) if ($i == "max" && $(i+2) == "ulp") {
+      isa = $(i-4); sub(":", "", isa); v = $(i+1) + 0
+      if (!(isa in ulp) || v > ulp[isa]) ulp[isa] = v
+      seen[isa] = 1
+    }
+  }
+  END {
+    n = split("sve2 sve neon scalar", order, " ")
+    for (k = 1; k <= n; ++k) {
+      isa = order[k]
+      if (!(isa in seen)) continue
+      printf "arm accuracy %-6s element C %s / row-sum C %s, exp %s ulp\n", isa,
+             (isa in el) ? sprintf("%.2f", el[isa]) : "-", (isa in rs) ? sprintf("%.2f", rs[isa]) : "-",
+             (isa in ulp) ? ulp[isa] : "-"
+    }
+  }'
+
+echo
+echo "== arm summary"
+for line in "${summary[@]}"; do echo "$line"; done
+echo "arm total wall time: $((SECONDS - start))s"
+exit $failed
