@@ -821,6 +821,15 @@ TEST(Attention, StridedQueriesAndOutputs) {
           log.add(std::string(softkern::isa_name(isa)) + ": strided q/o changed the result");
     t.queries = 0;
     EXPECT_TRUE(softkern::attention(t).ok());
+    // Cross attention: more queries than keys, no causal mask.
+    Problem x = make_problem(13, 5, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 12);
+    std::vector<float> xo(x.L * x.H * x.d);
+    AttentionOptions nc;
+    nc.causal = false;
+    const Status s = softkern::attention(tensors_of(x, xo.data()), nc);
+    ASSERT_TRUE(s.ok()) << s.message();
+    check_output(x, nc, xo, nullptr, 0, std::string(softkern::isa_name(isa)) + " cross attention", log);
+    EXPECT_EQ(softkern::attention(tensors_of(x, xo.data())).code(), StatusCode::kBadArgument);
   });
 }
 

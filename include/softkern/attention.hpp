@@ -73,6 +73,8 @@ inline constexpr float kDefaultSigmoidBias = -7.62461899f;
 // Position of the first query when it is "the last `queries` positions of the
 // keys": query_start = key_start + keys - queries (decode: the query is the
 // newest token; prefill with a cached prefix of P = keys - queries tokens).
+// With more queries than that (cross attention), it is an error when the
+// positions matter (causal or a window) and 0 otherwise.
 inline constexpr std::size_t kQueriesAtEnd = SIZE_MAX;
 
 // Where the tensors are. Strides are in elements of the tensor's own type; a

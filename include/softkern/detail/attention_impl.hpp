@@ -160,8 +160,7 @@ Status CheckScoreOptions(const AttentionOptions& o, std::size_t head_dim, float*
 
 // Validates the tensors (shared by attention and linear_attention) and fills
 // the shape, tensor and position fields of *p.
-Status MakeTensorParams(const AttentionTensors& t, const char* who, AttentionParams* p) {
-  (void)who;
+Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, AttentionParams* p) {
   if (t.heads == 0 || t.kv_heads == 0) return Status(StatusCode::kBadArgument, "attention: heads and kv_heads must be >= 1");
   if (t.heads % t.kv_heads != 0) return Status(StatusCode::kBadArgument, "attention: heads must be a multiple of kv_heads");
   if (t.head_dim == 0 || t.head_dim > kMaxHeadDim) {
@@ -199,8 +198,16 @@ Status MakeTensorParams(const AttentionTensors& t, const char* who, AttentionPar
     return Status(StatusCode::kBadArgument, "attention: key_start + keys overflows");
   }
   if (t.query_start == kQueriesAtEnd) {
-    if (key_end < L) return Status(StatusCode::kBadArgument, "attention: kQueriesAtEnd needs queries <= key_start + keys");
-    p->query_start = key_end - L;
+    if (key_end < L) {
+      // Without a causal mask or a window positions do not matter (cross
+      // attention may have more queries than keys).
+      if (positions_matter) {
+        return Status(StatusCode::kBadArgument, "attention: kQueriesAtEnd needs queries <= key_start + keys");
+      }
+      p->query_start = 0;
+    } else {
+      p->query_start = key_end - L;
+    }
   } else {
     std::uint64_t query_end;
     if (__builtin_add_overflow(static_cast<std::uint64_t>(t.query_start), static_cast<std::uint64_t>(L), &query_end)) {
@@ -271,7 +278,7 @@ const char* score_function_name(ScoreFunction score) {
 Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   const detail::ScopedDefaultFpEnv fp_env;  // IEEE defaults for the call (fp_env.hpp)
   detail::AttentionParams p{};
-  if (Status s = detail::MakeTensorParams(t, "attention", &p); !s.ok()) return s;
+  if (Status s = detail::MakeTensorParams(t, options.causal || options.window != 0, &p); !s.ok()) return s;
   if (Status s = detail::CheckScoreOptions(options, t.head_dim, &p.q_scale, &p.mask_scale); !s.ok()) return s;
   if (t.lse != nullptr && options.score != ScoreFunction::kSoftmax) {
     return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
@@ -372,7 +379,7 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   t.query_start = 0;
   t.key_start = 0;
   detail::LinearParams lp{};
-  if (Status s = detail::MakeTensorParams(t, "linear_attention", &lp.t); !s.ok()) return s;
+  if (Status s = detail::MakeTensorParams(t, false, &lp.t); !s.ok()) return s;
   const int kind = static_cast<int>(options.kind);
   if (kind < 0 || kind > 1) return Status(StatusCode::kBadArgument, "linear_attention: unknown LinearKind");
   const bool elu = options.kind == LinearKind::kEluPlusOne;
