@@ -1,11 +1,13 @@
-// Every public function called from 8 threads at once while one more thread
-// keeps forcing and resetting the target: every result is checked, so a torn
+// Every public function (softmax and attention) called from 8 threads at
+// once while one more thread keeps forcing and resetting the target: every
+// result is checked, so a torn
 // dispatch (half one table, half another), a data race on the dispatcher or a
 // shared scratch buffer shows up as a wrong answer here and as a report under
 // ThreadSanitizer (scripts/test_sanitizers.sh runs this test with TSan).
 #include <atomic>
 #include <thread>
 
+#include "softkern/attention.hpp"
 #include "support.hpp"
 
 namespace softkern_test {
@@ -33,6 +35,53 @@ TEST(Concurrency, EveryPublicFunctionFromEightThreadsWhileTargetsSwitch) {
     cases.push_back(std::move(c));
   }
   const float exp_inputs[] = {-104.5f, -87.5f, -20.0f, -1.0f, 0.0f, 0.5f, 10.0f, 88.0f};
+
+  // Attention: a decode over 300 keys (4 heads sharing 2 KV heads, d = 64)
+  // and a causal linear-attention prefill of 16 queries. Their results on
+  // each target, computed up front: a call from a worker must give exactly
+  // one of them (whichever target it ran on).
+  constexpr std::size_t kKeys = 300, kHeads = 4, kKvHeads = 2, kDim = 64, kLinearQueries = 16;
+  std::vector<float> q(kLinearQueries * kHeads * kDim), k(kKeys * kKvHeads * kDim), v(k.size());
+  {
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (float& f : q) f = dist(rng);
+    for (float& f : k) f = dist(rng);
+    for (float& f : v) f = dist(rng);
+  }
+  auto decode = [&](std::vector<float>* out) {
+    softkern::AttentionTensors t;
+    t.queries = 1, t.keys = kKeys, t.heads = kHeads, t.kv_heads = kKvHeads, t.head_dim = kDim;
+    t.q = q.data(), t.k = k.data(), t.v = v.data();
+    out->assign(kHeads * kDim, 0.0f);
+    t.o = out->data();
+    return softkern::attention(t).ok();
+  };
+  auto linear = [&](std::vector<float>* out) {
+    softkern::AttentionTensors t;
+    t.queries = kLinearQueries, t.keys = kLinearQueries, t.heads = kHeads, t.kv_heads = kKvHeads,
+    t.head_dim = kDim;
+    t.q = q.data(), t.k = k.data(), t.v = v.data();
+    out->assign(kLinearQueries * kHeads * kDim, 0.0f);
+    t.o = out->data();
+    // A fresh sequence: zero state (heads x d x d) and normaliser (heads x d).
+    std::vector<float> state(kHeads * kDim * kDim, 0.0f), normaliser(kHeads * kDim, 0.0f);
+    return softkern::linear_attention(t, state.data(), normaliser.data()).ok();
+  };
+  std::vector<std::vector<float>> decode_results, linear_results;
+  for (Isa isa : isas) {
+    ScopedIsa scoped(isa);
+    std::vector<float> out;
+    ASSERT_TRUE(decode(&out));
+    decode_results.push_back(out);
+    ASSERT_TRUE(linear(&out));
+    linear_results.push_back(out);
+  }
+  auto one_of = [](const std::vector<float>& got, const std::vector<std::vector<float>>& allowed) {
+    for (const auto& a : allowed)
+      if (bitwise_equal(got.data(), a.data(), got.size())) return true;
+    return false;
+  };
 
   std::atomic<bool> stop{false};
   std::thread switcher([&] {
@@ -81,6 +130,10 @@ TEST(Concurrency, EveryPublicFunctionFromEightThreadsWhileTargetsSwitch) {
           const float want = static_cast<float>(std::exp(static_cast<long double>(exp_inputs[i])));
           if (ulp_distance(e[i], want) > bound::kExpMaxUlp) fail();
         }
+        // Attention, decode and linear: the result of one whole target.
+        std::vector<float> attention_out;
+        if (!decode(&attention_out) || !one_of(attention_out, decode_results)) fail();
+        if (!linear(&attention_out) || !one_of(attention_out, linear_results)) fail();
         // Queries: consistent answers whatever the switcher is doing.
         const Algorithm a = softkern::auto_algorithm(n);
         if (a == Algorithm::kAuto) fail();
