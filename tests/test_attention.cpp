@@ -863,15 +863,23 @@ LinearRef reference_linear(const Problem& p, const LinearAttentionOptions& lo, c
   r.S.assign(H * d * d, 0.0);
   r.z.assign(H * d, 0.0);
   auto phi = [&](double x) { return elu ? elu1(x) : x; };
+  // phi of every key once (per KV head), and lambda^k from a table.
+  std::vector<double> phik(n * p.Hk * d);
+  for (std::size_t j = 0; j < n; ++j)
+    for (std::size_t g = 0; g < p.Hk; ++g)
+      for (std::size_t a = 0; a < d; ++a) phik[(j * p.Hk + g) * d + a] = phi(p.kf(j, g, a));
   for (std::size_t h = 0; h < H; ++h) {
     const std::size_t g = h / group;
     const double lambda = elu ? 1.0 : std::exp(-static_cast<double>(decay[h]));
+    std::vector<double> pw(std::max(L, n) + 2);
+    for (std::size_t e = 0; e < pw.size(); ++e) pw[e] = std::pow(lambda, static_cast<double>(e));
+    auto pk = [&](std::size_t j, std::size_t a) { return phik[(j * p.Hk + g) * d + a]; };
     for (std::size_t i = 0; i < L; ++i) {
       const float* q = &p.q[(i * H + h) * d];
       std::vector<double> num(d, 0.0), mag(d, 0.0);
       double den = lo.eps, den_mag = lo.eps;
       const std::size_t jend = lo.causal ? i + 1 : n;
-      const double carried = lo.causal ? std::pow(lambda, static_cast<double>(i + 1)) : 0.0;
+      const double carried = lo.causal ? pw[i + 1] : 0.0;
       if (lo.causal) {
         for (std::size_t a = 0; a < d; ++a) {
           const double qa = phi(q[a]);
@@ -888,10 +896,10 @@ LinearRef reference_linear(const Problem& p, const LinearAttentionOptions& lo, c
       for (std::size_t j = 0; j < jend; ++j) {
         double dot = 0, dmag = 0;
         for (std::size_t a = 0; a < d; ++a) {
-          dot += phi(q[a]) * phi(p.kf(j, g, a));
-          dmag += std::fabs(phi(q[a]) * phi(p.kf(j, g, a)));
+          dot += phi(q[a]) * pk(j, a);
+          dmag += std::fabs(phi(q[a]) * pk(j, a));
         }
-        const double w = (lo.causal ? std::pow(lambda, static_cast<double>(i - j)) : 1.0);
+        const double w = lo.causal ? pw[i - j] : 1.0;
         for (std::size_t c = 0; c < d; ++c) {
           num[c] += w * dot * p.vf(j, g, c);
           mag[c] += w * dmag * std::fabs(p.vf(j, g, c));
@@ -911,19 +919,16 @@ LinearRef reference_linear(const Problem& p, const LinearAttentionOptions& lo, c
       }
     }
     // Final state.
-    const double carried = lo.causal ? std::pow(lambda, static_cast<double>(n)) : 0.0;
+    const double carried = lo.causal ? pw[n] : 0.0;
     for (std::size_t a = 0; a < d; ++a) {
-      for (std::size_t c = 0; c < d; ++c) {
-        double s = carried * (lo.causal ? S0[(h * d + a) * d + c] : 0.0);
-        for (std::size_t j = 0; j < n; ++j) {
-          const double w = lo.causal ? std::pow(lambda, static_cast<double>(n - 1 - j)) : 1.0;
-          s += w * phi(p.kf(j, g, a)) * p.vf(j, g, c);
-        }
-        r.S[(h * d + a) * d + c] = s;
+      for (std::size_t c = 0; c < d; ++c) r.S[(h * d + a) * d + c] = carried * (lo.causal ? S0[(h * d + a) * d + c] : 0.0);
+      for (std::size_t j = 0; j < n; ++j) {
+        const double w = (lo.causal ? pw[n - 1 - j] : 1.0) * pk(j, a);
+        for (std::size_t c = 0; c < d; ++c) r.S[(h * d + a) * d + c] += w * p.vf(j, g, c);
       }
       if (elu) {
         double s = lo.causal ? z0[h * d + a] : 0.0;
-        for (std::size_t j = 0; j < n; ++j) s += phi(p.kf(j, g, a));
+        for (std::size_t j = 0; j < n; ++j) s += pk(j, a);
         r.z[h * d + a] = s;
       }
     }
