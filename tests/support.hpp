@@ -172,33 +172,43 @@ inline std::vector<NamedOptions> option_variants() {
 }
 
 // ---------------------------------------------------------------------------
-// Reference softmax in long double, with the semantics of softmax.hpp.
+// The precision of the reference. long double where it is hardware (x87's
+// 64-bit significand on x86) or just double; on aarch64 long double is IEEE
+// quad, computed in software, which made the reference and the checker most
+// of the suite's time (twice the kernels' under qemu). There double is used:
+// the reference needs far less than u = 2^-24 of error, and double's 2^-53
+// per operation (|z| 2^-53 on e^z, n 2^-53 on a sum of n <= 2^21 terms, both
+// below 2^-28 relative, 2^-4 u) keeps the printed figures to their digits.
+using Wide = std::conditional_t<std::numeric_limits<long double>::digits <= 64, long double, double>;
+inline std::string hexfloat(double v) { return hexfloat(static_cast<long double>(v)); }
+
+// Reference softmax in Wide (long double, or double on aarch64), with the semantics of softmax.hpp.
 // ---------------------------------------------------------------------------
 struct Reference {
-  std::vector<long double> r;          // the exact result (to ~2^-50 relative)
-  std::vector<long double> z;          // (x_i - M) / T, 0 where not finite (for the bound)
+  std::vector<Wide> r;          // the exact result (to ~2^-50 relative)
+  std::vector<Wide> z;          // (x_i - M) / T, 0 where not finite (for the bound)
   std::vector<unsigned char> exact;    // special value: the output must equal (float)r exactly
   bool nan_row = false;
-  long double max = 0;                 // M, the maximum over the row and the sink
-  long double sum = 0;                 // sum of r (softmax only)
+  Wide max = 0;                 // M, the maximum over the row and the sink
+  Wide sum = 0;                 // sum of r (softmax only)
 };
 
-// e^z for the reference. z is long double; the exponential is taken in double:
+// e^z for the reference. z is Wide; the exponential is taken in double:
 // its relative error (< 2^-52, plus |z| * 2^-53 from rounding z to double,
 // |z| <= 2^14 here) is at least 2^20 times below float's u, and it is ten times
 // faster than expl, which keeps the suite's runtime small. e^z underflows in
 // double only for z < -745, where the exact result is far below 2^-149 and the
 // bound's absolute term decides anyway.
-inline long double reference_exp(long double z) {
-  return static_cast<long double>(std::exp(static_cast<double>(z)));
+inline Wide reference_exp(Wide z) {
+  return static_cast<Wide>(std::exp(static_cast<double>(z)));
 }
 
 inline Reference reference_softmax(const float* x, std::size_t n, const SoftmaxOptions& o) {
-  constexpr long double kInf = std::numeric_limits<long double>::infinity();
-  constexpr long double kNan = std::numeric_limits<long double>::quiet_NaN();
+  constexpr Wide kInf = std::numeric_limits<Wide>::infinity();
+  constexpr Wide kNan = std::numeric_limits<Wide>::quiet_NaN();
   Reference ref;
-  ref.r.assign(n, 0.0L);
-  ref.z.assign(n, 0.0L);
+  ref.r.assign(n, Wide{0});
+  ref.z.assign(n, Wide{0});
   ref.exact.assign(n, 0);
 
   // A NaN anywhere (or a NaN sink) makes the whole row NaN.
@@ -212,9 +222,9 @@ inline Reference reference_softmax(const float* x, std::size_t n, const SoftmaxO
     return ref;
   }
 
-  long double m = -kInf;
-  for (std::size_t i = 0; i < n; ++i) m = std::max<long double>(m, x[i]);
-  if (o.has_sink) m = std::max<long double>(m, o.sink);
+  Wide m = -kInf;
+  for (std::size_t i = 0; i < n; ++i) m = std::max<Wide>(m, x[i]);
+  if (o.has_sink) m = std::max<Wide>(m, o.sink);
   ref.max = m;
 
   if (m == kInf) {
@@ -225,40 +235,40 @@ inline Reference reference_softmax(const float* x, std::size_t n, const SoftmaxO
     const std::size_t sharers = k + ((o.has_sink && o.sink == kInf) ? 1 : 0);
     for (std::size_t i = 0; i < n; ++i) {
       if (x[i] == kInf) {
-        ref.r[i] = o.log ? -std::log(static_cast<long double>(sharers))
-                         : 1.0L / static_cast<long double>(sharers);
+        ref.r[i] = o.log ? -std::log(static_cast<Wide>(sharers))
+                         : Wide{1} / static_cast<Wide>(sharers);
         // 1/k is exact in class (the kernel must give (float)(1/k)); -log k
         // goes through a log and is held to the bound instead.
         ref.exact[i] = o.log ? 0 : 1;
       } else {
-        ref.r[i] = o.log ? -kInf : 0.0L;
+        ref.r[i] = o.log ? -kInf : Wide{0};
         ref.exact[i] = 1;
       }
-      ref.sum += o.log ? 0.0L : ref.r[i];
+      ref.sum += o.log ? Wide{0} : ref.r[i];
     }
     return ref;
   }
   if (m == -kInf) {
     // Entirely -inf (and no sink, or a -inf sink): a fully masked row gives
     // zeros, not NaN; log-softmax gives -inf.
-    std::fill(ref.r.begin(), ref.r.end(), o.log ? -kInf : 0.0L);
+    std::fill(ref.r.begin(), ref.r.end(), o.log ? -kInf : Wide{0});
     std::fill(ref.exact.begin(), ref.exact.end(), 1);
     ref.sum = 0;
     return ref;
   }
 
-  const long double t = o.temperature;
-  long double s = 0;  // >= 1: the maximum contributes e^0 unless it is the sink, which does too
+  const Wide t = o.temperature;
+  Wide s = 0;  // >= 1: the maximum contributes e^0 unless it is the sink, which does too
   for (std::size_t i = 0; i < n; ++i) {
     if (x[i] == -kInf) continue;
-    ref.z[i] = (static_cast<long double>(x[i]) - m) / t;
+    ref.z[i] = (static_cast<Wide>(x[i]) - m) / t;
     s += reference_exp(ref.z[i]);
   }
-  if (o.has_sink) s += reference_exp((static_cast<long double>(o.sink) - m) / t);
-  const long double log_s = std::log(s);
+  if (o.has_sink) s += reference_exp((static_cast<Wide>(o.sink) - m) / t);
+  const Wide log_s = std::log(s);
   for (std::size_t i = 0; i < n; ++i) {
     if (x[i] == -kInf) {
-      ref.r[i] = o.log ? -kInf : 0.0L;  // weight exactly 0
+      ref.r[i] = o.log ? -kInf : Wide{0};  // weight exactly 0
       ref.exact[i] = 1;
     } else {
       ref.r[i] = o.log ? ref.z[i] - log_s : reference_exp(ref.z[i]) / s;
@@ -300,10 +310,11 @@ inline Accuracy check_softmax(const float* x, const float* y, std::size_t n,
   // Negative: the README's bound for a row of n.
   if (element_c < 0) element_c = bound::element_c(n);
   if (row_sum_c < 0) row_sum_c = bound::row_sum_c(n);
-  constexpr long double kFltMax = std::numeric_limits<float>::max();
-  const long double u = bound::kUnitRoundoff;
+  constexpr Wide kFltMax = std::numeric_limits<float>::max();
+  const Wide u = bound::kUnitRoundoff;
+  const Wide kDenormal = static_cast<Wide>(bound::kDenormalStep);
   Accuracy acc;
-  auto fail = [&](std::size_t i, const char* why, long double limit) {
+  auto fail = [&](std::size_t i, const char* why, Wide limit) {
     if (acc.failures++ == 0) {
       std::ostringstream s;
       s << why << " at i=" << i << " of n=" << n << " (" << describe(o) << "): x[i]="
@@ -315,44 +326,44 @@ inline Accuracy check_softmax(const float* x, const float* y, std::size_t n,
   };
 
   for (std::size_t i = 0; i < n; ++i) {
-    const long double r = ref.r[i];
-    const long double yi = y[i];
+    const Wide r = ref.r[i];
+    const Wide yi = y[i];
     if (ref.exact[i]) {
       const bool match = std::isnan(r) ? std::isnan(yi) : (yi == static_cast<float>(r));
       if (!match) fail(i, "special value mismatch", 0);
       continue;
     }
-    const long double az = std::fabs(ref.z[i]);
+    const Wide az = std::fabs(ref.z[i]);
     if (!o.log) {
-      const long double limit = u * (element_c + 2 * az) * r + bound::kDenormalStep;
-      const long double err = std::fabs(yi - r);
+      const Wide limit = u * (element_c + 2 * az) * r + kDenormal;
+      const Wide err = std::fabs(yi - r);
       if (!(err <= limit)) fail(i, "softmax element outside the bound", limit);  // NaN fails too
       if (r > 0 && std::isfinite(err)) {
-        const long double c = std::max(0.0L, err - bound::kDenormalStep) / (u * r) - 2 * az;
+        const Wide c = std::max(Wide{0}, err - kDenormal) / (u * r) - 2 * az;
         acc.element_c = std::max(acc.element_c, static_cast<double>(c));
       }
     } else {
-      const long double limit = u * (element_c + 2 * az + 2 * std::fabs(r));
+      const Wide limit = u * (element_c + 2 * az + 2 * std::fabs(r));
       // Beyond float's range the exact result rounds to -inf: -inf is right.
       // So it is where x_i - M itself is beyond float's range (x_i <= -3e38
       // with M >= 3e38, say): log-softmax is formed from that float
       // difference, as the README states.
       if ((r < -kFltMax || ref.max - x[i] > kFltMax) &&
-          yi == -std::numeric_limits<long double>::infinity())
+          yi == -std::numeric_limits<Wide>::infinity())
         continue;
-      const long double err = std::fabs(yi - r);
+      const Wide err = std::fabs(yi - r);
       if (!(err <= limit)) fail(i, "log-softmax element outside the bound", limit);
       if (std::isfinite(err)) {
-        const long double c = err / u - 2 * az - 2 * std::fabs(r);
+        const Wide c = err / u - 2 * az - 2 * std::fabs(r);
         acc.element_c = std::max(acc.element_c, static_cast<double>(c));
       }
     }
   }
 
   if (!o.log && !ref.nan_row && n > 0) {
-    long double sum = 0;
+    Wide sum = 0;
     for (std::size_t i = 0; i < n; ++i) sum += y[i];
-    const long double err = std::fabs(sum - ref.sum);
+    const Wide err = std::fabs(sum - ref.sum);
     if (std::isfinite(err)) acc.row_sum_c = static_cast<double>(err / u);
     if (!(err <= u * row_sum_c)) {
       if (acc.failures++ == 0) {
