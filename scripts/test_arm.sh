@@ -148,34 +148,46 @@ for run in $runs; do
   summary+=("$(printf 'arm %-7s %-18s %s (wall %ss)' "$run" "$cpu" "$line" "$wall")")
 done
 
-# Worst figures per target over every run: the accuracy lines are
-#   [ accuracy ] <isa>/<algorithm> <what>: max element C = a (bound b), max row-sum C = c (bound d)
-# and the exp lines
+# Worst figures over every run, per target and algorithm, from test_softmax's
+#   [ accuracy ] <isa>/<algorithm> <what>: max element C = a, max row-sum C = c (bounds ...)
+# (the same figures as the README's accuracy table), and test_exp's
 #   [ exp ulp  ] <what> <isa>: <count> values, max <k> ulp at x = <hex> (bound 2)
 echo
-echo "== arm accuracy (worst over every test and run; softmax element C / row-sum C in u, exp in ulp)"
+echo "== arm accuracy (worst over every test of every run: softmax max element C / max row-sum C, exp max ulp)"
 cat "$logs"/tests-*.log 2>/dev/null | awk '
-  /^\[ accuracy \] [a-z0-9]+\/[a-z_]+ / && /max element C/ {
-    split($4, p, "/"); isa = p[1]
-    for (i = 1; i <= NF; ++i) {
-      if ($i == "C" && $(i-1) == "element" && $(i+1) == "=") { v = $(i+2) + 0; if (!(isa in el) || v > el[isa]) el[isa] = v }
-      if ($i == "C" && $(i-1) == "row-sum" && $(i+1) == "=") { v = $(i+2) + 0; if (!(isa in rs) || v > rs[isa]) rs[isa] = v }
-    }
-    seen[isa] = 1
+  function upd(arr, key, v) { if (!(key in arr) || v > arr[key]) arr[key] = v }
+  /^\[ accuracy \] [a-z0-9]+\/[a-z_]+ / && /max element C = / {
+    split($4, p, "/"); isa = p[1]; alg = p[2]
+    e = $0; sub(/.*max element C = /, "", e); e += 0
+    r = $0; sub(/.*max row-sum C = /, "", r); r += 0
+    upd(el, isa "/" alg, e); upd(rs, isa "/" alg, r); upd(el, isa, e); upd(rs, isa, r)
+    seen[isa] = 1; algs[alg] = 1
   }
   /^\[ exp ulp  \]/ {
     for (i = 1; i <= NF; ++i) if ($i == "max" && $(i+2) == "ulp") {
-      isa = $(i-4); sub(":", "", isa); v = $(i+1) + 0
-      if (!(isa in ulp) || v > ulp[isa]) ulp[isa] = v
-      seen[isa] = 1
+      isa = $(i-3); sub(":", "", isa); upd(ulp, isa, $(i+1) + 0); seen[isa] = 1
     }
   }
   END {
     n = split("sve2 sve neon scalar", order, " ")
+    m = split("three_pass_recompute three_pass_reload two_pass online auto", alist, " ")
+    header = sprintf("%-22s", "algorithm")
+    for (k = 1; k <= n; ++k) if (order[k] in seen) header = header sprintf(" %15s", order[k])
+    print header
+    for (a = 1; a <= m; ++a) {
+      if (!(alist[a] in algs)) continue
+      line = sprintf("%-22s", alist[a])
+      for (k = 1; k <= n; ++k) {
+        if (!(order[k] in seen)) continue
+        key = order[k] "/" alist[a]
+        line = line sprintf(" %15s", (key in el) ? sprintf("%.2f / %.2f", el[key], rs[key]) : "-")
+      }
+      print line
+    }
     for (k = 1; k <= n; ++k) {
       isa = order[k]
       if (!(isa in seen)) continue
-      printf "arm accuracy %-6s element C %s / row-sum C %s, exp %s ulp\n", isa,
+      printf "arm accuracy %-6s worst element C %s / row-sum C %s, exp %s ulp\n", isa,
              (isa in el) ? sprintf("%.2f", el[isa]) : "-", (isa in rs) ? sprintf("%.2f", rs[isa]) : "-",
              (isa in ulp) ? ulp[isa] : "-"
     }
