@@ -1,6 +1,7 @@
 // Executors (executor.hpp): the built-in pool runs every task exactly once,
 // from concurrent callers too; softmax_rows gives the same bits with any
 // executor and thread count as without one; a long row split across threads
+// (by softmax, or by softmax_rows when there are fewer rows than threads)
 // gives the same bits for any executor, within the bound.
 #include <atomic>
 #include <thread>
@@ -117,6 +118,13 @@ TEST_P(ThreadedRows, LongRowSplitAcrossThreads) {
           if (!acc.ok()) log.add(what + ": " + acc.first_failure);
           if (first.empty()) first.assign(target, target + n);
           else if (!bitwise_equal(first.data(), target, n)) log.add(what + ": bits differ between executors");
+          // softmax_rows with fewer rows than threads cuts each long row the
+          // same way: one row gives softmax()'s bits.
+          if (!in_place) {
+            std::vector<float> via_rows(n);
+            ASSERT_TRUE(softkern::softmax_rows(x.data(), n, via_rows.data(), n, 1, n, o).ok());
+            if (!bitwise_equal(via_rows.data(), target, n)) log.add(what + ": softmax_rows differs from softmax");
+          }
         }
       }
     }

@@ -533,12 +533,20 @@ Algorithm auto_algorithm(std::size_t n) {
   // evaluates one exponential per element, two-pass two) and two-pass beyond
   // (fewer bytes). The scalar target is compute-bound at every size, and its
   // two-pass exponential (reduced in double) is the cheaper one: measured
-  // crossover between 4 Ki and 16 Ki elements (README, "Results").
+  // crossover between 4 Ki and 16 Ki elements (README, "Results"). Targets
+  // with vectors narrower than a cache line (AVX2, NEON) spend twice the
+  // instructions per element of AVX-512 on two-pass's second exponential, so
+  // reload keeps winning past the L2, up to about four times its size:
+  // measured crossover between 1 Mi and 4 Mi elements on AVX2 with both a
+  // 1 MiB and a 2 MiB L2.
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
-  const std::size_t reload_max_bytes = table != nullptr && table->isa == Isa::kScalar
-                                           ? std::size_t{32} << 10
-                                           : detail::AutoReloadMaxBytes();
+  std::size_t reload_max_bytes = detail::AutoReloadMaxBytes();
+  if (table != nullptr && table->isa == Isa::kScalar) {
+    reload_max_bytes = std::size_t{32} << 10;
+  } else if (table != nullptr && table->vector_bytes() < 64) {
+    reload_max_bytes *= 4;
+  }
   return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
 }
 
@@ -624,9 +632,15 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
   Executor* executor = options.executor;
-  if (executor == nullptr || rows == 1 || executor->concurrency() <= 1) {
+  if (executor == nullptr || executor->concurrency() <= 1) executor = nullptr;
+  // Fewer rows than threads: when the rows are long, each row in turn is cut
+  // into chunks across the threads (RunRow), exactly as softmax() does, so
+  // one long row gets the same speed-up through either entry point.
+  const bool rows_in_turn = executor == nullptr || rows == 1 ||
+                            (rows < executor->concurrency() && cols >= 2 * kChunkElements);
+  if (rows_in_turn) {
     for (std::size_t r = 0; r < rows; ++r) {
-      RunRow(table, Advance(x, r * x_stride, bytes), Advance(y, r * y_stride, bytes), cols, params, nullptr);
+      RunRow(table, Advance(x, r * x_stride, bytes), Advance(y, r * y_stride, bytes), cols, params, executor);
     }
     return Status::Ok();
   }
