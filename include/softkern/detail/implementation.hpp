@@ -216,6 +216,9 @@ bool EqualsIgnoreCase(const char* a, const char* b) {
 // double; the result then differs from the one-chunk result only by
 // rounding, within the same bound.
 constexpr std::size_t kChunkElements = std::size_t{1} << 18;  // 1 MiB of floats
+// Whether RunRow cuts a row of n elements into chunks (given an executor
+// with more than one thread): at least two whole chunks.
+constexpr bool SplitsIntoChunks(std::size_t n) { return n >= 2 * kChunkElements; }
 
 // Element i of a row of `type`, as a float, and back (rounded to nearest-even).
 float ElementAt(const void* row, std::size_t i, ElementType type) {
@@ -279,7 +282,7 @@ class RowChunks {
             Executor* executor)
       : table_(table), x_(x), y_(y), n_(n), params_(params), executor_(executor),
         bytes_(params.element == ElementType::kFloat32 ? 4 : 2) {
-    if (executor != nullptr && executor->concurrency() > 1 && n >= 2 * kChunkElements) {
+    if (executor != nullptr && executor->concurrency() > 1 && SplitsIntoChunks(n)) {
       count_ = (n + kChunkElements - 1) / kChunkElements;
       stats_.resize(count_);
     }
@@ -632,12 +635,12 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
   Executor* executor = options.executor;
-  if (executor == nullptr || executor->concurrency() <= 1) executor = nullptr;
+  if (executor != nullptr && executor->concurrency() <= 1) executor = nullptr;
   // Fewer rows than threads: when the rows are long, each row in turn is cut
   // into chunks across the threads (RunRow), exactly as softmax() does, so
   // one long row gets the same speed-up through either entry point.
   const bool rows_in_turn = executor == nullptr || rows == 1 ||
-                            (rows < executor->concurrency() && cols >= 2 * kChunkElements);
+                            (rows < executor->concurrency() && SplitsIntoChunks(cols));
   if (rows_in_turn) {
     for (std::size_t r = 0; r < rows; ++r) {
       RunRow(table, Advance(x, r * x_stride, bytes), Advance(y, r * y_stride, bytes), cols, params, executor);
