@@ -32,6 +32,9 @@ enum class Algorithm : int {
   kThreePassReload,
   // Dukhan & Ablavatski 2020: sum exp(x) as (mantissa, exponent) pairs, no
   // max pass; y = exp(x) scaled by the inverse pair.  2 reads + 1 write.
+  // Rows with a non-finite value or a largest |x/T| beyond about 2839 (where
+  // the float range reduction would lose accuracy) read x once more and
+  // finish as three-pass recompute (same bound, same semantics).
   kTwoPass,
   // Milakov & Gimelshein 2018: running max and rescaled running sum in one
   // pass; y = exp(x - max) / s.  2 reads + 1 write.

@@ -24,8 +24,18 @@ namespace detail {
 // The exponent of an empty two-pass sum, and of inputs clamped at -2^22:
 // round(-2^22 * log2 e). Shared with the kernels (kTwoPassInitExponent).
 constexpr double kTwoPassEmptyExponent = -6051102.0;
-// Beyond this exponent the two-pass range reduction loses accuracy.
-constexpr double kTwoPassMaxExponent = 6000000.0;
+// The two-pass algorithm handles rows whose largest exponent n = round(x/T
+// log2 e) is within +-kTwoPassMaxExponent (|x/T| up to about 2839); other
+// rows take the three-pass path, which is exact at any magnitude. The
+// kernels form n from x/T * log2 e in float, whose rounding error grows with
+// |n| (ulp(n)/2, plus |n| 2^-25 from log2 e itself): beyond 2^12 it can pick
+// the wrong integer, leaving a reduced argument |r| past ln2/2 where the
+// degree-5 polynomial's error climbs fast (4 ulp at 0.36, 300 at 0.52; the
+// fuzzer found a log-softmax 2.4e-6 off at x = 3314322.5). Up to 2^12 + 150
+// (the terms within 2^-150 of the largest, the only ones not flushed to 0),
+// |r| <= ln2/2 + 5e-4 including x/T's own rounding, within 0.1 ulp of the
+// polynomial's error at ln2/2.
+constexpr double kTwoPassMaxExponent = 4096.0;
 constexpr double kLn2Double = 0.6931471805599453;
 constexpr double kLog2eDouble = 1.4426950408889634;
 
@@ -74,9 +84,10 @@ inline float MaxWithSink(float max, const RowParams& params) {
 }
 
 // Two-pass: adds the sink to the merged pair and says whether the pair is in
-// its exact range. Outside (an infinity or NaN anywhere, a NaN or +inf sink, a
-// row entirely below -2^22 such as an all -inf row, |x/T| beyond 2^22) the
-// three-pass path has the exact semantics, and x is untouched so far.
+// its accurate range. Outside (an infinity or NaN anywhere, a NaN or +inf
+// sink, an all -inf row, a largest |x/T| beyond about 2839: see
+// kTwoPassMaxExponent) the three-pass path has the exact semantics, and x is
+// untouched so far.
 inline bool TwoPassTotals(RowStats* totals, const RowParams& params) {
   const double sink_z = params.has_sink ? params.sink * params.inv_temperature_f64 : -HUGE_VAL;
   if (params.has_sink && params.sink != -std::numeric_limits<float>::infinity() && std::isfinite(sink_z)) {
@@ -87,7 +98,7 @@ inline bool TwoPassTotals(RowStats* totals, const RowParams& params) {
   }
   const bool sink_ok = !params.has_sink || !(std::isnan(sink_z) || sink_z == HUGE_VAL);
   return !totals->nan && sink_ok && std::isfinite(totals->sum) && totals->sum > 0.0 &&
-         totals->exponent >= kTwoPassEmptyExponent + 200.0 && totals->exponent <= kTwoPassMaxExponent;
+         std::fabs(totals->exponent) <= kTwoPassMaxExponent;
 }
 
 // Online: adds the sink; false if the row needs the three-pass path (a NaN,

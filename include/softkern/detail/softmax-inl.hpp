@@ -368,7 +368,7 @@ struct SumExpAcc {
 //
 // Inputs below kTwoPassMinInput (including -inf) are clamped there: their
 // contribution 2^{n - max n} is exactly 0 unless the whole row is down there,
-// and such rows are sent to the three-pass path (see TwoPassInRange).
+// and such rows are sent to the three-pass path (see TwoPassTotals).
 constexpr float kTwoPassMinInput = -4194304.0f;   // -2^22
 // round(kTwoPassMinInput * log2 e): the exponent of a clamped input, and the
 // starting exponent of an empty sum.
