@@ -186,6 +186,7 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   p->kv_type = t.kv_type;
   p->kv_head_stride = t.kv_head_stride != 0 ? t.kv_head_stride : d;
   p->kv_row_stride = t.kv_row_stride != 0 ? t.kv_row_stride : Hk * d;
+  p->prefetch_kv = n > PerCoreL2Bytes() / (2 * KvTypeSize(t.kv_type) * d);  // K and V of one head
   p->o = t.o;
   p->o_head_stride = t.o_head_stride != 0 ? t.o_head_stride : d;
   p->o_row_stride = t.o_row_stride != 0 ? t.o_row_stride : H * d;

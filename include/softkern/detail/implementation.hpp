@@ -415,10 +415,12 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
 // per-core L2 when the OS reports it. Measured crossover: see the README.
 std::size_t CacheSizeOr(int name, std::size_t fallback);
 
-std::size_t AutoReloadMaxBytes() {
+std::size_t PerCoreL2Bytes() {
   static const std::size_t bytes = CacheSizeOr(_SC_LEVEL2_CACHE_SIZE, std::size_t{1} << 20);
   return bytes;
 }
+
+std::size_t AutoReloadMaxBytes() { return PerCoreL2Bytes(); }
 
 std::size_t CacheSizeOr(int name, std::size_t fallback) {
   long bytes = -1;
