@@ -132,14 +132,20 @@ HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
   if (next != nullptr && next->row[j] != nullptr) PrefetchRow(next->row[j], next->bytes);
 }
 
-// Pointers to rows j0 .. j0 + count of KV head g of `base` (K or V) as float
-// rows of dp readable floats (zero beyond d): the rows themselves when they
-// are float32 and d is a whole number of vectors, else converted into buf.
+// Rows j0 .. j0 + count of KV head g of `base` (K or V), each dp readable
+// elements (zero beyond d), and returns their type: the tensor's own rows
+// when d is a whole number of vectors and they are float32, or 16-bit and
+// `widen_in_place` (then the loops widen them as they load them, see
+// ScoreDots); else rows converted to float into buf. Decode-shaped tiles
+// (fewer than four query rows) widen in place: a converted copy, stored and
+// loaded again, costs more than it saves when each row is used once (bf16
+// decode, d = 128, 1 Mi keys: 85 -> 75 ms on the Ice Lake Xeon); prefill
+// tiles reuse each row for up to 16 query rows and convert once.
 // If `next` is given, it receives the rows of the block after this one.
 template <typename T>
-HWY_INLINE void LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
-                          std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                          const float** rows, NextRows* next) {
+HWY_INLINE KvType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                            std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                            const void** rows, NextRows* next, bool widen_in_place) {
   const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
   const std::size_t d = p.head_dim;
   if (next != nullptr) {
@@ -149,28 +155,39 @@ HWY_INLINE void LoadRowsT(DF df, const AttentionParams& p, const void* base, std
       next->row[j] = p.prefetch_kv && key < p.keys ? head + key * p.kv_row_stride : nullptr;
     }
   }
+  if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
+    for (std::size_t j = 0; j < count; ++j) rows[j] = head + (j0 + j) * p.kv_row_stride;
+    return p.kv_type;
+  }
   for (std::size_t j = 0; j < count; ++j) {
-    const T* src = head + (j0 + j) * p.kv_row_stride;
-    if (sizeof(T) == sizeof(float) && d == dp) {
-      rows[j] = reinterpret_cast<const float*>(src);
-    } else {
-      ConvertRow(df, src, d, dp, buf + j * kPaddedDim);
-      rows[j] = buf + j * kPaddedDim;
-    }
+    ConvertRow(df, head + (j0 + j) * p.kv_row_stride, d, dp, buf + j * kPaddedDim);
+    rows[j] = buf + j * kPaddedDim;
+  }
+  return KvType::kFloat32;
+}
+
+HWY_INLINE KvType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                           std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                           const void** rows, NextRows* next = nullptr, bool widen_in_place = false) {
+  switch (p.kv_type) {
+    case KvType::kBFloat16:
+      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+    case KvType::kFloat16:
+      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+    case KvType::kFloat32:
+    default:
+      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
   }
 }
 
-HWY_INLINE void LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
-                         std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                         const float** rows, NextRows* next = nullptr) {
-  switch (p.kv_type) {
-    case KvType::kBFloat16:
-      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, next);
-    case KvType::kFloat16:
-      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, next);
+// Calls f(T()) with T the element type of rows of type `type`.
+template <class F>
+HWY_INLINE void WithRowType(KvType type, const F& f) {
+  switch (type) {
+    case KvType::kBFloat16: return f(hwy::bfloat16_t());
+    case KvType::kFloat16: return f(hwy::float16_t());
     case KvType::kFloat32:
-    default:
-      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, next);
+    default: return f(0.0f);
   }
 }
 
@@ -247,8 +264,9 @@ struct Scratch {
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kTileRows][kScoreStride];
   float k_inv_norm[kBlockKeys];
-  const float* krow[kBlockKeys];
-  const float* vrow[kBlockKeys];
+  const void* krow[kBlockKeys];  // rows of ktype (LoadRows)
+  const void* vrow[kBlockKeys];  // rows of vtype
+  KvType ktype, vtype;
   NextRows knext, vnext;
 };
 
@@ -335,25 +353,14 @@ HWY_INLINE void SumsOf4(DF df, VF a0, VF a1, VF a2, VF a3, float* out) {
 #endif
 }
 
-// Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
-// q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
-// invisible keys and in the padding up to a whole vector.
-HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
-                           std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
+// s[r][j] = q'_r . k_j for the tile's rows and keys [jb, je) of the block,
+// K rows of type T (float, or 16-bit widened as loaded: the same floats, so
+// the same bits either way).
+template <typename T>
+HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, std::size_t je,
+                          std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
-  const std::size_t padded = RoundUpTo(count, N);
-  // Dot products, four rows at a time so each K vector is loaded once per
-  // four rows; the rows of a tile see overlapping key ranges, so the union
-  // is computed and the rest masked below.
-  std::size_t jb = count, je = 0;
-  for (std::size_t r = 0; r < tile.rows; ++r) {
-    const std::size_t b = tile.row[r].begin > j0 ? tile.row[r].begin - j0 : 0;
-    const std::size_t e = tile.row[r].end > j0 ? HWY_MIN(count, tile.row[r].end - j0) : 0;
-    if (b < e) {
-      jb = HWY_MIN(jb, b);
-      je = HWY_MAX(je, e);
-    }
-  }
+  // Four rows at a time, so each K vector is loaded once per four rows.
   // On the scalar target the compiler, not Highway, decides where a multiply
   // and an add fuse (aarch64 contracts a * b + c by default), and it may
   // decide differently in differently shaped loops: there every (row, key)
@@ -373,10 +380,10 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
     const float* q3 = sc.q[r3];
     for (std::size_t j = jb; j < je; ++j) {
       if (r0 == 0) PrefetchNext(&sc.knext, j);
-      const float* k = sc.krow[j];
+      const T* k = static_cast<const T*>(sc.krow[j]);
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (std::size_t c = 0; c < dp; c += N) {
-        const VF kv = hn::LoadU(df, k + c);
+        const VF kv = LoadAsFloat(df, k + c);
         a0 = hn::MulAdd(hn::Load(df, q0 + c), kv, a0);
         a1 = hn::MulAdd(hn::Load(df, q1 + c), kv, a1);
         a2 = hn::MulAdd(hn::Load(df, q2 + c), kv, a2);
@@ -399,33 +406,54 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
     const float* q0 = sc.q[r0];
     std::size_t j = jb;
     for (; kGrouped && j + 4 <= je; j += 4) {
-      const float* k0 = sc.krow[j];
-      const float* k1 = sc.krow[j + 1];
-      const float* k2 = sc.krow[j + 2];
-      const float* k3 = sc.krow[j + 3];
+      const T* k0 = static_cast<const T*>(sc.krow[j]);
+      const T* k1 = static_cast<const T*>(sc.krow[j + 1]);
+      const T* k2 = static_cast<const T*>(sc.krow[j + 2]);
+      const T* k3 = static_cast<const T*>(sc.krow[j + 3]);
       if (r0 == 0) {
         for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
       }
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (std::size_t c = 0; c < dp; c += N) {
         const VF qv = hn::Load(df, q0 + c);
-        a0 = hn::MulAdd(qv, hn::LoadU(df, k0 + c), a0);
-        a1 = hn::MulAdd(qv, hn::LoadU(df, k1 + c), a1);
-        a2 = hn::MulAdd(qv, hn::LoadU(df, k2 + c), a2);
-        a3 = hn::MulAdd(qv, hn::LoadU(df, k3 + c), a3);
+        a0 = hn::MulAdd(qv, LoadAsFloat(df, k0 + c), a0);
+        a1 = hn::MulAdd(qv, LoadAsFloat(df, k1 + c), a1);
+        a2 = hn::MulAdd(qv, LoadAsFloat(df, k2 + c), a2);
+        a3 = hn::MulAdd(qv, LoadAsFloat(df, k3 + c), a3);
       }
       SumsOf4(df, a0, a1, a2, a3, sc.s[r0] + j);
     }
     for (; j < je; ++j) {
       if (r0 == 0) PrefetchNext(&sc.knext, j);
-      const float* k = sc.krow[j];
+      const T* k = static_cast<const T*>(sc.krow[j]);
       VF a0 = hn::Zero(df);
-      for (std::size_t c = 0; c < dp; c += N) a0 = hn::MulAdd(hn::Load(df, q0 + c), hn::LoadU(df, k + c), a0);
+      for (std::size_t c = 0; c < dp; c += N) a0 = hn::MulAdd(hn::Load(df, q0 + c), LoadAsFloat(df, k + c), a0);
       float sums[4];
       SumsOf4(df, a0, a0, a0, a0, sums);
       sc.s[r0][j] = sums[0];
     }
   }
+}
+
+// Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
+// q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
+// invisible keys and in the padding up to a whole vector.
+HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
+                           std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t padded = RoundUpTo(count, N);
+  // The rows of a tile see overlapping key ranges: the dot products are
+  // formed over the union and the rest masked below.
+  std::size_t jb = count, je = 0;
+  for (std::size_t r = 0; r < tile.rows; ++r) {
+    const std::size_t b = tile.row[r].begin > j0 ? tile.row[r].begin - j0 : 0;
+    const std::size_t e = tile.row[r].end > j0 ? HWY_MIN(count, tile.row[r].end - j0) : 0;
+    if (b < e) {
+      jb = HWY_MIN(jb, b);
+      je = HWY_MAX(je, e);
+    }
+  }
+  WithRowType(sc.ktype, [&](auto t) HWY_ATTR { ScoreDots<decltype(t)>(df, tile, sc, jb, je, dp); });
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const TileRow& row = tile.row[r];
     float* s = sc.s[r];
@@ -446,11 +474,12 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
 }
 
 // o_r = o_r * alpha + sum_j p_j v_j over keys [b, e) of the block, skipping
-// zero weights (invisible keys: their V is never read into the result).
-// Prefetches `next`'s rows [b, e) on the way, if given.
-HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const float* const* vrow,
-                            std::size_t b, std::size_t e, std::size_t dp,
-                            const NextRows* next = nullptr) {
+// zero weights (invisible keys: their V is never read into the result), V
+// rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
+// way, if given.
+template <typename T>
+HWY_INLINE void AccumulateVT(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                             std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
   const std::size_t N = hn::Lanes(df);
   const VF va = hn::Set(df, alpha);
   std::size_t c = 0;
@@ -467,11 +496,11 @@ HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const
       if (c == 0) PrefetchNext(next, j);
       if (pw[j] == 0.0f) continue;
       const VF w = hn::Set(df, pw[j]);
-      const float* v = vrow[j] + c;
-      a0 = hn::MulAdd(w, hn::LoadU(df, v), a0);
-      a1 = hn::MulAdd(w, hn::LoadU(df, v + N), a1);
-      a2 = hn::MulAdd(w, hn::LoadU(df, v + 2 * N), a2);
-      a3 = hn::MulAdd(w, hn::LoadU(df, v + 3 * N), a3);
+      const T* v = static_cast<const T*>(vrow[j]) + c;
+      a0 = hn::MulAdd(w, LoadAsFloat(df, v), a0);
+      a1 = hn::MulAdd(w, LoadAsFloat(df, v + N), a1);
+      a2 = hn::MulAdd(w, LoadAsFloat(df, v + 2 * N), a2);
+      a3 = hn::MulAdd(w, LoadAsFloat(df, v + 3 * N), a3);
     }
     hn::Store(a0, df, o + c);
     hn::Store(a1, df, o + c + N);
@@ -484,10 +513,16 @@ HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const
     for (std::size_t j = b; j < e; ++j) {
       if (c == 0) PrefetchNext(next, j);  // when dp < 4 vectors
       if (pw[j] == 0.0f) continue;
-      a0 = hn::MulAdd(hn::Set(df, pw[j]), hn::LoadU(df, vrow[j] + c), a0);
+      a0 = hn::MulAdd(hn::Set(df, pw[j]), LoadAsFloat(df, static_cast<const T*>(vrow[j]) + c), a0);
     }
     hn::Store(a0, df, o + c);
   }
+}
+
+HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                            KvType vtype, std::size_t b, std::size_t e, std::size_t dp,
+                            const NextRows* next = nullptr) {
+  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVT<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
 }
 
 HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
@@ -572,14 +607,15 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
     }
   }
   LoadQueries(df, p, tile, sc, dp, factor);
+  const bool widen = tile.rows < 4;  // 16-bit K/V read in place (LoadRowsT)
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
   for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
-    LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
+    sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
     ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-    LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
+    sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
     for (std::size_t r = 0; r < tile.rows; ++r) {
       TileRow& row = tile.row[r];
       float* s = sc.s[r];
@@ -598,7 +634,7 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       }
       row.l = row.l * alpha + hn::GetLane(hn::SumOfLanes(df, sum));
       row.m = m_new;
-      AccumulateV(df, sc.o[r], alpha, s, sc.vrow, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+      AccumulateV(df, sc.o[r], alpha, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
     }
   }
   for (std::size_t r = 0; r < tile.rows; ++r) {
@@ -624,21 +660,22 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
   float factor[kTileRows];
   for (std::size_t r = 0; r < tile.rows; ++r) factor[r] = p.q_scale;
   LoadQueries(df, p, tile, sc, dp, factor);
+  const bool widen = tile.rows < 4;  // 16-bit K/V read in place (LoadRowsT)
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
   const VF bias = hn::Set(df, p.sigmoid_bias);
   for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
-    LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
+    sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
     ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-    LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
+    sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
     for (std::size_t r = 0; r < tile.rows; ++r) {
       float* s = sc.s[r];
       for (std::size_t j = 0; j < padded; j += N) {
         hn::Store(Sigmoid(df, hn::Add(hn::Load(df, s + j), bias)), df, s + j);
       }
-      AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+      AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
     }
   }
   for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], 1.0f);
@@ -687,14 +724,15 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
     for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
       const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
       const std::size_t padded = RoundUpTo(count, N);
-      LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
+      sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
       for (std::size_t j = 0; j < count; ++j) {
+        const float* k = static_cast<const float*>(sc.krow[j]);  // float rows: no widen_in_place
         double norm2 = 0.0;
-        for (std::size_t c = 0; c < d; ++c) norm2 += static_cast<double>(sc.krow[j][c]) * sc.krow[j][c];
+        for (std::size_t c = 0; c < d; ++c) norm2 += static_cast<double>(k[c]) * k[c];
         sc.k_inv_norm[j] = static_cast<float>(1.0 / std::fmax(std::sqrt(norm2), 1e-12));
       }
       ScoreBlock(df, p, tile, sc, j0, count, dp, true);
-      if (pass == 2) LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
+      if (pass == 2) sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
       for (std::size_t r = 0; r < tile.rows; ++r) {
         TileRow& row = tile.row[r];
         if (visible[r] == 0.0) continue;
@@ -734,7 +772,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
           if (std::isnan(row.a_sum)) row.t_max = kNaN;
         } else {
           row.l += hn::GetLane(hn::SumOfLanes(df, acc));
-          AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+          AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
         }
       }
     }
@@ -895,8 +933,8 @@ struct LinearScratch {
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kBlockKeys][kScoreStride];
   HWY_ALIGN float srow[kPaddedDim];
-  const float* krow[kBlockKeys];
-  const float* vrow[kBlockKeys];
+  const void* krow[kBlockKeys];  // float rows (LoadRows without widen_in_place)
+  const void* vrow[kBlockKeys];
   float den[kBlockKeys];
 };
 
@@ -912,7 +950,7 @@ HWY_INLINE void LinearLoadKv(DF df, const LinearParams& lp, std::size_t g, std::
   LoadRows(df, lp.t, lp.t.v, g, j0, count, dp, sc.vbuf, sc.vrow);
   for (std::size_t j = 0; j < count; ++j) {
     for (std::size_t c = 0; c < dp; c += N) {
-      VF x = hn::LoadU(df, sc.krow[j] + c);
+      VF x = hn::LoadU(df, static_cast<const float*>(sc.krow[j]) + c);
       if (lp.kind == LinearKind::kEluPlusOne) x = EluPlusOne(df, x);
       hn::Store(x, df, sc.k[j] + c);
     }
@@ -971,7 +1009,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
         LinearLoadKv(df, lp, g, j0, count, dp, sc);
         for (std::size_t a = 0; a < d; ++a) {
           float* row = S + a * d;
-          for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, row, 1.0f, sc.k[j][a], sc.vrow[j], d);
+          for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, row, 1.0f, sc.k[j][a], static_cast<const float*>(sc.vrow[j]), d);
         }
         for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, z, 1.0f, 1.0f, sc.k[j], d);
       }
@@ -1006,7 +1044,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
           den += sc.s[i][j];
         }
         sc.den[i] = static_cast<float>(den);
-        AccumulateV(df, sc.o[i], 1.0f, sc.s[i], sc.vrow, 0, i + 1, dp);
+        AccumulateV(df, sc.o[i], 1.0f, sc.s[i], sc.vrow, KvType::kFloat32, 0, i + 1, dp);
       }
       // Inter-chunk: o_i += lambda^{i+1} q_i^T S (S after token t0 - 1), one
       // row of S at a time so S is read once per chunk.
@@ -1034,7 +1072,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
         for (std::size_t c = d; c < dp; ++c) sc.srow[c] = 0.0f;
         float w[kBlockKeys];
         for (std::size_t j = 0; j < count; ++j) w[j] = sc.k[j][a] * pow_lambda[count - 1 - j];
-        AccumulateV(df, sc.srow, pow_lambda[count], w, sc.vrow, 0, count, dp);
+        AccumulateV(df, sc.srow, pow_lambda[count], w, sc.vrow, KvType::kFloat32, 0, count, dp);
         std::memcpy(row, sc.srow, d * sizeof(float));
       }
       if (elu) {
