@@ -403,12 +403,15 @@ HWY_INLINE VF ExpParts(DF d, VF x, const RowParams& params, VF* n_out) {
     // c = (x * inv_t - t) + x * inv_t_lo: the rounding error of t, exactly, plus
     // the low part of 1/T.
     c = hn::MulAdd(x, hn::Set(d, params.inv_temperature_lo), hn::MulSub(x, inv_t, t));
-    // A clamped input keeps no low part: c is up to ulp(t) (2^14 for x/T =
-    // -1.5e11), and added to the clamped value's r it would put the
-    // polynomial far outside its range, a huge p that 2^{n - E} does not
-    // always bring back to 0 (fuzz_softmax: 1.8e-44 for a weight of
+    // A finite input that is clamped keeps no low part: c is up to ulp(t)
+    // (2^14 for x/T = -1.5e11), and added to the clamped value's r it would
+    // put the polynomial far outside its range, a huge p that 2^{n - E} does
+    // not always bring back to 0 (fuzz_softmax: 1.8e-44 for a weight of
     // e^{-1.5e11} on AVX2, whose MulByPow2 clamps the exponent at -190).
-    c = hn::IfThenZeroElse(hn::Lt(t, hn::Set(d, kTwoPassMinInput)), c);
+    // t = -inf keeps its NaN c: the NaN sends the row to the three-pass path,
+    // which gives -inf its exact semantics under a temperature.
+    const auto clamped_finite = hn::And(hn::Lt(t, hn::Set(d, kTwoPassMinInput)), hn::Gt(t, hn::Set(d, -kInf)));
+    c = hn::IfThenZeroElse(clamped_finite, c);
   }
   t = MaxKeepNaN(d, t, kTwoPassMinInput);
   const VF n = hn::Round(hn::Mul(t, hn::Set(d, kLog2e)));
