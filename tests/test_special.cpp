@@ -271,6 +271,19 @@ TEST_P(SpecialValues, LargeMagnitudeLogits) {
   }
 }
 
+// Plain, log and sink variants at temperature t, and t's name for messages.
+std::vector<NamedOptions> temperature_variants(float t) {
+  return {{"temperature", make_options(t, false, false, 0.0f)},
+          {"log_temperature", make_options(t, true, false, 0.0f)},
+          {"temperature_sink_2.5", make_options(t, false, true, 2.5f)}};
+}
+
+std::string temperature_name(float t) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%g", static_cast<double>(t));
+  return name;
+}
+
 // Huge negative logits under a huge temperature (found by fuzz_softmax in
 // CI: AVX2 two-pass gave 1.8e-44 for an element whose weight is e^{-1.5e11}).
 // x/T below the two-pass clamp (-2^22) must contribute exactly 0, and the
@@ -279,17 +292,13 @@ TEST_P(SpecialValues, LargeMagnitudeLogits) {
 TEST_P(SpecialValues, ClampedLogitsUnderHugeTemperature) {
   FailureLog log;
   for (float t : {6.45636e19f, 1e20f, 3e29f}) {
-    char tname[32];
-    std::snprintf(tname, sizeof tname, "%g", static_cast<double>(t));
-    const std::vector<NamedOptions> variants = {
-        {"temperature", make_options(t, false, false, 0.0f)},
-        {"log_temperature", make_options(t, true, false, 0.0f)},
-        {"temperature_sink_2.5", make_options(t, false, true, 2.5f)}};
+    const std::string tname = temperature_name(t);
+    const std::vector<NamedOptions> variants = temperature_variants(t);
     for (std::size_t n : {1, 2, 5, 16, 17, 100, 296, 1000}) {
       std::vector<float> x = make_row(Distribution::kLogits, n, 17);
       for (std::size_t i = 0; i < n; i += 3) x[i] = -9.62420163e30f * (1.0f + static_cast<float>(i % 7) * 0.01f);
       if (n > 1) x[n - 1] = 1.0f;  // at least one ordinary logit
-      check_all_variants(x, std::string("T=") + tname + " n=" + std::to_string(n), log, variants);
+      check_all_variants(x, "T=" + tname + " n=" + std::to_string(n), log, variants);
     }
   }
 }
@@ -300,12 +309,8 @@ TEST_P(SpecialValues, ClampedLogitsUnderHugeTemperature) {
 TEST_P(SpecialValues, ExtremeTemperatures) {
   FailureLog log;
   for (float t : {0x1p-100f, 1e-30f, 1e-10f, 1e30f, 0x1p100f}) {
-    char tname[32];
-    std::snprintf(tname, sizeof tname, "%g", static_cast<double>(t));
-    const std::vector<NamedOptions> variants = {
-        {"temperature", make_options(t, false, false, 0.0f)},
-        {"log_temperature", make_options(t, true, false, 0.0f)},
-        {"temperature_sink_2.5", make_options(t, false, true, 2.5f)}};
+    const std::string tname = temperature_name(t);
+    const std::vector<NamedOptions> variants = temperature_variants(t);
     for (std::size_t n : {1, 2, 5, 16, 17, 100, 1000}) {
       for (Distribution d : {Distribution::kTiesAtMax, Distribution::kLogits,
                              Distribution::kMaskedNegInf}) {
