@@ -136,11 +136,7 @@ HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
 // elements (zero beyond d), and returns their type: the tensor's own rows
 // when d is a whole number of vectors and they are float32, or 16-bit and
 // `widen_in_place` (then the loops widen them as they load them, see
-// ScoreDots); else rows converted to float into buf. Decode-shaped tiles
-// (fewer than four query rows) widen in place: a converted copy, stored and
-// loaded again, costs more than it saves when each row is used once (bf16
-// decode, d = 128, 1 Mi keys: 85 -> 54 ms on the Ice Lake Xeon); prefill
-// tiles reuse each row for up to 16 query rows and convert once.
+// ScoreDots and WidensKvInPlace); else rows converted to float into buf.
 // If `next` is given, it receives the rows of the block after this one.
 template <typename T>
 HWY_INLINE KvType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
@@ -275,6 +271,13 @@ struct Tile {
   std::size_t kv_head = 0;
   TileRow row[kTileRows];
 };
+
+// Decode-shaped tiles (fewer than four query rows) read 16-bit K/V rows in
+// place, widened as loaded: a converted copy, stored and loaded again, costs
+// more than it saves when each row is used once (bf16 decode, d = 128, 1 Mi
+// keys: 85 -> 54 ms on the Ice Lake Xeon); prefill tiles reuse each row for
+// up to 16 query rows and convert once.
+HWY_INLINE bool WidensKvInPlace(const Tile& tile) { return tile.rows < 4; }
 
 // Keys [begin, end) a query at `position` may see by the causal and window
 // tests alone.
@@ -473,6 +476,16 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
   }
 }
 
+// One key block for the softmax and sigmoid tiles: K's rows, the scores,
+// then V's rows.
+HWY_INLINE void ScoreBlockAndLoadV(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
+                                   std::size_t j0, std::size_t count, std::size_t dp) {
+  const bool widen = WidensKvInPlace(tile);
+  sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
+  ScoreBlock(df, p, tile, sc, j0, count, dp, false);
+  sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
+}
+
 // o_r = o_r * alpha + sum_j p_j v_j over keys [b, e) of the block, skipping
 // zero weights (invisible keys: their V is never read into the result), V
 // rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
@@ -607,15 +620,12 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
     }
   }
   LoadQueries(df, p, tile, sc, dp, factor);
-  const bool widen = tile.rows < 4;  // 16-bit K/V read in place (LoadRowsT)
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
   for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
-    sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
-    ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-    sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
+    ScoreBlockAndLoadV(df, p, tile, sc, j0, count, dp);
     for (std::size_t r = 0; r < tile.rows; ++r) {
       TileRow& row = tile.row[r];
       float* s = sc.s[r];
@@ -660,16 +670,13 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
   float factor[kTileRows];
   for (std::size_t r = 0; r < tile.rows; ++r) factor[r] = p.q_scale;
   LoadQueries(df, p, tile, sc, dp, factor);
-  const bool widen = tile.rows < 4;  // 16-bit K/V read in place (LoadRowsT)
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
   const VF bias = hn::Set(df, p.sigmoid_bias);
   for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
-    sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
-    ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-    sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
+    ScoreBlockAndLoadV(df, p, tile, sc, j0, count, dp);
     for (std::size_t r = 0; r < tile.rows; ++r) {
       float* s = sc.s[r];
       for (std::size_t j = 0; j < padded; j += N) {

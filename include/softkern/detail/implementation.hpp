@@ -411,16 +411,15 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   return Status::Ok();
 }
 
-// The row length (in bytes) up to which kAuto picks three-pass reload: the
-// per-core L2 when the OS reports it. Measured crossover: see the README.
 std::size_t CacheSizeOr(int name, std::size_t fallback);
 
+// The per-core L2 when the OS reports it (1 MiB otherwise): up to it kAuto
+// picks three-pass reload (measured crossover: see the README), and beyond it
+// attention prefetches the next key block.
 std::size_t PerCoreL2Bytes() {
   static const std::size_t bytes = CacheSizeOr(_SC_LEVEL2_CACHE_SIZE, std::size_t{1} << 20);
   return bytes;
 }
-
-std::size_t AutoReloadMaxBytes() { return PerCoreL2Bytes(); }
 
 std::size_t CacheSizeOr(int name, std::size_t fallback) {
   long bytes = -1;
@@ -546,7 +545,7 @@ Algorithm auto_algorithm(std::size_t n) {
   // 1 MiB and a 2 MiB L2.
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
-  std::size_t reload_max_bytes = detail::AutoReloadMaxBytes();
+  std::size_t reload_max_bytes = detail::PerCoreL2Bytes();
   if (table != nullptr && table->isa == Isa::kScalar) {
     reload_max_bytes = std::size_t{32} << 10;
   } else if (table != nullptr && table->vector_bytes() < 64) {
