@@ -15,7 +15,11 @@
 # The optional peers (oneDNN, XNNPACK + pthreadpool, PyTorch) are installed
 # when the archive has them; a peer that cannot be installed is reported and
 # skipped, never an error. The bench builds its comparisons only for the
-# peers it finds.
+# peers it finds. libopenblas0-pthread is among them because Debian's libtorch
+# links libblas.so.3, which is the netlib reference BLAS unless an optimised
+# BLAS provides that alternative: PyTorch's matmuls then run 30-50x slower
+# than on any machine a PyTorch user runs, and the bench's peer would be
+# configured to lose.
 set -euo pipefail
 
 REQUIRED=(
@@ -23,7 +27,8 @@ REQUIRED=(
   libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev libxsimd-dev
   python3-matplotlib
 )
-OPTIONAL=(libdnnl-dev ocl-icd-opencl-dev opencl-headers libxnnpack-dev libpthreadpool-dev libtorch-dev)
+OPTIONAL=(libdnnl-dev ocl-icd-opencl-dev opencl-headers libxnnpack-dev libpthreadpool-dev libtorch-dev
+  libopenblas0-pthread)
 ARM_HOST=(qemu-user g++-aarch64-linux-gnu)
 ARM_TARGET=(libhwy-dev:arm64 libgtest-dev:arm64)
 
