@@ -11,8 +11,10 @@ Writes, into --out:
                         dashed lines;
   speedup.png           the best softkern algorithm on the best target over
                         each peer (oneDNN, XNNPACK, PyTorch, xsimd), per size;
-and prints to stdout a Markdown results table (medians) and the figures
-issue #3 asks for, each marked with whether it was reached.
+and prints to stdout a Markdown results table (medians) and the target
+figures (roofline, two-pass over reload, in-cache speed-up over each peer,
+auto against the best explicit algorithm), each marked with whether it was
+reached.
 
 Only medians are used (the bench reports mean, median, stddev and cv over
 --benchmark_repetitions; these machines are shared and noisy).
@@ -158,7 +160,7 @@ def table(softkern, roofline, twins, peers, best_isa):
 
 
 def figures(softkern, roofline, peers, best_isa):
-    """The figures issue #3 names, measured, each with ok/MISSED."""
+    """The target figures, measured, each with ok/MISSED."""
     out = []
 
     def check(label, value, ok, fmt="{:.2f}"):
