@@ -1,22 +1,30 @@
-// bench/attention_bench.cpp — softkern's attention kernels (issue #4).
+// bench/attention_bench.cpp — softkern's attention kernels against the
+// machine's two limits and against composed peers. Every name contains
+// "attention" or "fma_twin", so --benchmark_filter=attention|fma_twin runs all
+// of it; /threads:T is 1 (no executor) or the built-in pool's size
+// (AttentionOptions::executor = &default_executor()).
 //
-//   attention_decode/<isa>/<f32|bf16>/n=<n>/d=128
-//       one query, one head, n keys; counters: bytes_per_second (K and V
-//       bytes read once per call), roofline = time of the roofline twin / time
-//       of the kernel. The twin (roofline_twin/attention_kv) streams exactly
-//       the K and V bytes once, summing them as 32-bit words: what any decode
-//       kernel must at least move.
-//   attention_prefill/<isa>/causal/L=n=<L>/d=128 and
-//   peer/pytorch_attention/causal/L=n=<L>/d=128
-//       GFLOP/s over the same nominal count, 4 d per visible (query, key)
-//       pair (L (L + 1) / 2 pairs): QK^T and PV, 2 flops per multiply-add.
-//       PyTorch: softmax(q k^T * scale + mask) v, composed from at::matmul,
-//       at::softmax and a precomputed -inf causal mask, one intra-op thread.
-//       score_matrix_bytes: the L x n float32 matrix PyTorch materialises
-//       (softkern's working set is its fixed tile scratch, O(d)).
-//   linear_attention/<isa>/decay/causal/L=<L>/d=128
-//       chunked Lightning prefill; tokens per second should stay flat as L
-//       grows (time linear in L).
+//   roofline_twin/attention_kv/<f32|bf16>/n=<n>/d=128/threads:T
+//       the memory limit of decode: streams exactly the K and V bytes once
+//       (summing 32-bit words), on T threads (halves of the stream).
+//   attention_decode/<isa>/<f32|bf16>/n=<n>/d=128/threads:T
+//       one query, one head, n keys; bytes_per_second counts K and V once;
+//       roofline = time of the twin on T threads / time of the kernel, both
+//       timed in this benchmark; roofline_1t = against the one-thread twin.
+//   fma_twin/<isa>
+//       the compute limit of prefill (fma_twin.hpp): one thread's FMA peak.
+//   attention_prefill/<isa>/causal/L=n=<L>/d=<d>/threads:T
+//       one head, causal; GFLOP/s over 4 d flops per visible (query, key)
+//       pair (L (L + 1) / 2 pairs: q.k and p v, 2 flops per multiply-add);
+//       fma_fraction = GFLOP/s / (T x the twin's, measured in this benchmark).
+//   attention_prefill_peer/<pytorch|onednn>/causal/L=n=<L>/d=<d>/threads:1
+//       the peers of peers.hpp, same tensors, same flop count (they compute
+//       the full L x L product, twice the causal flops, as their users'
+//       compositions do); checked against softkern before timing
+//       (max_abs_diff); intermediate_bytes: the L x L matrices they hold.
+//   linear_attention/<isa>/decay/causal/L=<L>/H=4/d=128/threads:T
+//       chunked Lightning prefill over 4 heads (threads split by head);
+//       tokens per second should stay flat as L grows (time linear in L).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -34,10 +42,8 @@
 
 #include <softkern/softkern.hpp>
 
-#ifdef SOFTKERN_BENCH_HAVE_TORCH
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#endif
+#include "fma_twin.hpp"
+#include "peers.hpp"
 
 namespace softkern_bench {
 namespace {
@@ -45,7 +51,7 @@ namespace {
 using softkern::Isa;
 using softkern::KvType;
 
-constexpr std::size_t kHeadDim = 128;
+constexpr std::size_t kDecodeHeadDim = 128;
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
@@ -63,6 +69,12 @@ std::uint16_t ToBf16(float f) {
   return static_cast<std::uint16_t>(u >> 16);
 }
 
+// Null for one thread, else the built-in pool (whose size is what the
+// machine reports).
+softkern::Executor* ExecutorFor(std::size_t threads) {
+  return threads > 1 ? &softkern::default_executor() : nullptr;
+}
+
 // K and V of one head, n x d, in the requested type, kept between benchmarks
 // of the same shape (1 GiB at n = 1 Mi in float32).
 struct KvCache {
@@ -76,7 +88,7 @@ KvCache& GetCache(std::size_t n, KvType type) {
   static KvCache cache;
   if (cache.n == n && cache.type == type && cache.k) return cache;
   cache = KvCache{};
-  const std::size_t elems = n * kHeadDim;
+  const std::size_t elems = n * kDecodeHeadDim;
   const std::size_t esize = type == KvType::kFloat32 ? 4 : 2;
   cache.k = AllocateBytes(elems * esize);
   cache.v = AllocateBytes(elems * esize);
@@ -99,7 +111,8 @@ KvCache& GetCache(std::size_t n, KvType type) {
   return cache;
 }
 
-// The roofline twin: reads every byte of K and V once, as 32-bit words.
+// The roofline twin: reads every byte of [a, a + bytes) and [b, b + bytes)
+// once, as 32-bit words.
 std::uint32_t StreamOnce(const unsigned char* a, const unsigned char* b, std::size_t bytes) {
   const std::size_t words = bytes / 4;
   const auto* wa = reinterpret_cast<const std::uint32_t*>(a);
@@ -107,6 +120,29 @@ std::uint32_t StreamOnce(const unsigned char* a, const unsigned char* b, std::si
   std::uint32_t sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (std::size_t i = 0; i < words; ++i) sum += wa[i] + wb[i];
+  return sum;
+}
+
+// The twin on `threads` threads: the K and V streams cut into 64 equal
+// pieces (whole cache lines), handed to the executor like the kernel's chunks.
+std::uint32_t StreamOnceOn(const KvCache& c, std::size_t threads) {
+  softkern::Executor* executor = ExecutorFor(threads);
+  if (executor == nullptr) return StreamOnce(c.k.get(), c.v.get(), c.bytes_each);
+  struct Job {
+    const KvCache* c;
+    std::size_t piece;
+    std::uint32_t sums[64];
+  } job{&c, (c.bytes_each / 64 + 63) / 64 * 64, {}};
+  executor->run(64,
+                [](void* context, std::size_t i) {
+                  Job& j = *static_cast<Job*>(context);
+                  const std::size_t begin = std::min(j.c->bytes_each, i * j.piece);
+                  const std::size_t end = std::min(j.c->bytes_each, begin + j.piece);
+                  j.sums[i] = StreamOnce(j.c->k.get() + begin, j.c->v.get() + begin, end - begin);
+                },
+                &job);
+  std::uint32_t sum = 0;
+  for (std::uint32_t s : job.sums) sum += s;
   return sum;
 }
 
@@ -121,38 +157,41 @@ double SecondsOf(const std::function<void()>& f, int repetitions) {
   return times[times.size() / 2];
 }
 
-void BenchTwin(benchmark::State& state, std::size_t n, KvType type) {
+void BenchKvTwin(benchmark::State& state, std::size_t n, KvType type, std::size_t threads) {
   KvCache& c = GetCache(n, type);
-  for (auto _ : state) benchmark::DoNotOptimize(StreamOnce(c.k.get(), c.v.get(), c.bytes_each));
+  for (auto _ : state) benchmark::DoNotOptimize(StreamOnceOn(c, threads));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 2 * c.bytes_each));
 }
 
-void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, KvType type) {
+void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, KvType type, std::size_t threads) {
   KvCache& c = GetCache(n, type);
-  std::vector<float> q(kHeadDim), o(kHeadDim);
+  std::vector<float> q(kDecodeHeadDim), o(kDecodeHeadDim);
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto& x : q) x = normal(rng);
   softkern::AttentionTensors t;
   t.queries = 1;
   t.keys = n;
-  t.head_dim = kHeadDim;
+  t.head_dim = kDecodeHeadDim;
   t.q = q.data();
   t.k = c.k.get();
   t.v = c.v.get();
   t.kv_type = type;
   t.o = o.data();
+  softkern::AttentionOptions options;
+  options.executor = ExecutorFor(threads);
   if (!softkern::force_isa(isa).ok()) {
     state.SkipWithError("target not supported");
     return;
   }
-  // The twin, timed here, in the same process, just before the kernel.
+  // The twins, timed here, in the same process, just before the kernel.
   volatile std::uint32_t sink = 0;
-  const double twin = SecondsOf([&] { sink = sink + StreamOnce(c.k.get(), c.v.get(), c.bytes_each); }, 3);
+  const double twin = SecondsOf([&] { sink = sink + StreamOnceOn(c, threads); }, 3);
+  const double twin_1t = threads == 1 ? twin : SecondsOf([&] { sink = sink + StreamOnceOn(c, 1); }, 3);
   double total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    const softkern::Status s = softkern::attention(t);
+    const softkern::Status s = softkern::attention(t, options);
     total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!s.ok()) {
       state.SkipWithError(s.message());
@@ -162,49 +201,71 @@ void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, KvType type) {
   }
   softkern::reset_isa();
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 2 * c.bytes_each));
-  if (state.iterations() > 0) state.counters["roofline"] = twin / (total / static_cast<double>(state.iterations()));
+  if (state.iterations() > 0) {
+    const double per_call = total / static_cast<double>(state.iterations());
+    state.counters["roofline"] = twin / per_call;
+    state.counters["roofline_1t"] = twin_1t / per_call;
+  }
 }
 
 // Prefill: q, k, v [L, d] float32, one head, causal.
 struct PrefillData {
-  std::size_t L = 0;
+  std::size_t L = 0, d = 0;
   std::vector<float> q, k, v, o;
 };
 
-PrefillData& GetPrefill(std::size_t L) {
+PrefillData& GetPrefill(std::size_t L, std::size_t d) {
   static PrefillData p;
-  if (p.L == L) return p;
+  if (p.L == L && p.d == d) return p;
   p.L = L;
+  p.d = d;
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto* x : {&p.q, &p.k, &p.v}) {
-    x->resize(L * kHeadDim);
+    x->resize(L * d);
     for (auto& e : *x) e = normal(rng);
   }
-  p.o.assign(L * kHeadDim, 0.0f);
+  p.o.assign(L * d, 0.0f);
   return p;
 }
 
-double CausalFlops(std::size_t L) {
-  return 4.0 * static_cast<double>(kHeadDim) * static_cast<double>(L) * static_cast<double>(L + 1) / 2.0;
+double CausalFlops(std::size_t L, std::size_t d) {
+  return 4.0 * static_cast<double>(d) * static_cast<double>(L) * static_cast<double>(L + 1) / 2.0;
 }
 
-void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L) {
-  PrefillData& p = GetPrefill(L);
+softkern::Status SoftkernPrefill(PrefillData& p, softkern::Executor* executor) {
   softkern::AttentionTensors t;
-  t.queries = L;
-  t.keys = L;
-  t.head_dim = kHeadDim;
+  t.queries = p.L;
+  t.keys = p.L;
+  t.head_dim = p.d;
   t.q = p.q.data();
   t.k = p.k.data();
   t.v = p.v.data();
   t.o = p.o.data();
+  softkern::AttentionOptions options;
+  options.executor = executor;
+  return softkern::attention(t, options);
+}
+
+void BenchFmaTwin(benchmark::State& state, Isa isa) {
+  double peak = 0;
+  for (auto _ : state) peak = FmaPeakFlops(isa);
+  if (peak == 0) state.SkipWithError("no FMA twin for this target");
+  state.counters["GFLOP/s"] = peak * 1e-9;
+}
+
+void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L, std::size_t d, std::size_t threads) {
+  PrefillData& p = GetPrefill(L, d);
   if (!softkern::force_isa(isa).ok()) {
     state.SkipWithError("target not supported");
     return;
   }
+  const double peak = FmaPeakFlops(isa);  // this run's compute limit, one thread
+  double total = 0;
   for (auto _ : state) {
-    const softkern::Status s = softkern::attention(t);
+    const auto t0 = std::chrono::steady_clock::now();
+    const softkern::Status s = SoftkernPrefill(p, ExecutorFor(threads));
+    total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!s.ok()) {
       state.SkipWithError(s.message());
       break;
@@ -212,72 +273,68 @@ void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L) {
     benchmark::DoNotOptimize(p.o.data());
   }
   softkern::reset_isa();
-  state.counters["GFLOP/s"] = benchmark::Counter(CausalFlops(L) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(CausalFlops(L, d) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (state.iterations() > 0 && peak > 0) {
+    const double flops_per_second = CausalFlops(L, d) * static_cast<double>(state.iterations()) / total;
+    state.counters["fma_fraction"] = flops_per_second / (static_cast<double>(threads) * peak);
+  }
 }
 
-#ifdef SOFTKERN_BENCH_HAVE_TORCH
-void BenchTorchPrefill(benchmark::State& state, std::size_t L) {
-  at::set_num_threads(1);
-  PrefillData& p = GetPrefill(L);
-  const int64_t l = static_cast<int64_t>(L), d = static_cast<int64_t>(kHeadDim);
-  const at::Tensor q = at::from_blob(p.q.data(), {l, d}, at::kFloat);
-  const at::Tensor k = at::from_blob(p.k.data(), {l, d}, at::kFloat);
-  const at::Tensor v = at::from_blob(p.v.data(), {l, d}, at::kFloat);
-  const at::Tensor mask = at::full({l, l}, -INFINITY, at::kFloat).triu(1);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(kHeadDim));
-  auto run = [&] { return at::matmul(at::softmax(at::matmul(q, k.t()) * scale + mask, -1), v); };
-  // Check against softkern before timing (both are float32; within 1e-4 absolute on O(1) outputs).
-  {
-    softkern::AttentionTensors t;
-    t.queries = L;
-    t.keys = L;
-    t.head_dim = kHeadDim;
-    t.q = p.q.data();
-    t.k = p.k.data();
-    t.v = p.v.data();
-    t.o = p.o.data();
-    if (!softkern::attention(t).ok()) {
-      state.SkipWithError("softkern failed");
-      return;
-    }
-    const at::Tensor ref = run().contiguous();
-    const float* r = ref.data_ptr<float>();
-    float worst = 0;
-    for (std::size_t i = 0; i < L * kHeadDim; ++i) worst = std::max(worst, std::fabs(r[i] - p.o[i]));
-    state.counters["max_abs_diff"] = worst;
-    if (!(worst <= 1e-4f)) {
-      state.SkipWithError("pytorch and softkern disagree");
-      return;
-    }
+void BenchPeerPrefill(benchmark::State& state, PeerAttention* peer, std::size_t L, std::size_t d) {
+  PrefillData& p = GetPrefill(L, d);
+  std::string why;
+  if (!peer->prepare(L, d, p.q.data(), p.k.data(), p.v.data(), &why)) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  // Checked against softkern before timing (both float32; within 1e-4
+  // absolute on outputs of magnitude about 1).
+  if (!SoftkernPrefill(p, nullptr).ok()) {
+    state.SkipWithError("softkern failed");
+    return;
+  }
+  std::vector<float> out(L * d);
+  peer->run(out.data());
+  float worst = 0;
+  for (std::size_t i = 0; i < L * d; ++i) worst = std::max(worst, std::fabs(out[i] - p.o[i]));
+  state.counters["max_abs_diff"] = worst;
+  if (!(worst <= 1e-4f)) {
+    state.SkipWithError("the peer and softkern disagree");
+    return;
   }
   for (auto _ : state) {
-    at::Tensor out = run();
-    benchmark::DoNotOptimize(out.data_ptr<float>());
+    peer->run(out.data());
+    benchmark::DoNotOptimize(out.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(CausalFlops(L) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["score_matrix_bytes"] = static_cast<double>(L * L * sizeof(float));
+  state.counters["GFLOP/s"] = benchmark::Counter(CausalFlops(L, d) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["intermediate_bytes"] = peer->intermediate_bytes();
 }
-#endif
 
-void BenchLinear(benchmark::State& state, Isa isa, std::size_t L) {
-  std::vector<float> q(L * kHeadDim), k(L * kHeadDim), v(L * kHeadDim), o(L * kHeadDim);
+constexpr std::size_t kLinearHeads = 4;
+
+void BenchLinear(benchmark::State& state, Isa isa, std::size_t L, std::size_t threads) {
+  const std::size_t d = kDecodeHeadDim, H = kLinearHeads;
+  std::vector<float> q(L * H * d), k(L * H * d), v(L * H * d), o(L * H * d);
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0.0f, 0.3f);
   for (auto* x : {&q, &k, &v})
     for (auto& e : *x) e = normal(rng);
-  std::vector<float> S(kHeadDim * kHeadDim);
-  const float decay = 0.05f;
+  std::vector<float> S(H * d * d);
+  const std::vector<float> decay(H, 0.05f);
   softkern::AttentionTensors t;
   t.queries = L;
   t.keys = L;
-  t.head_dim = kHeadDim;
+  t.heads = H;
+  t.kv_heads = H;
+  t.head_dim = d;
   t.q = q.data();
   t.k = k.data();
   t.v = v.data();
   t.o = o.data();
   softkern::LinearAttentionOptions opt;
   opt.kind = softkern::LinearKind::kDecay;
-  opt.decay = &decay;
+  opt.decay = decay.data();
+  opt.executor = ExecutorFor(threads);
   if (!softkern::force_isa(isa).ok()) {
     state.SkipWithError("target not supported");
     return;
@@ -309,32 +366,63 @@ void RegisterAttentionBenchmarks(bool smoke) {
     benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };
   const std::vector<Isa> isas = Isas();
+  std::vector<std::size_t> thread_counts = {1};
+  if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());
+  auto tn = [](std::size_t threads) { return "/threads:" + std::to_string(threads); };
+
+  // Peers run one thread; say which BLAS and threading libraries they loaded.
+  static std::vector<std::unique_ptr<PeerAttention>> peers = MakeAttentionPeers();
+  const std::string libraries = LoadedMathLibraries();
+  std::printf("attention peers' libraries: %s\n", libraries.c_str());
+  benchmark::AddCustomContext("attention_peer_libraries", libraries);
+
   const std::size_t n = smoke ? (std::size_t{1} << 14) : (std::size_t{1} << 20);
-  const std::string d = "/d=" + std::to_string(kHeadDim);
+  const std::string d128 = "/d=" + std::to_string(kDecodeHeadDim);
   for (KvType type : {KvType::kFloat32, KvType::kBFloat16}) {
-    const std::string tn = type == KvType::kFloat32 ? "f32" : "bf16";
-    reg("roofline_twin/attention_kv/" + tn + "/n=" + std::to_string(n) + d,
-        [=](benchmark::State& s) { BenchTwin(s, n, type); });
-    for (Isa isa : isas) {
-      reg(std::string("attention_decode/") + softkern::isa_name(isa) + "/" + tn + "/n=" + std::to_string(n) + d,
-          [=](benchmark::State& s) { BenchDecode(s, isa, n, type); });
+    const std::string type_name = type == KvType::kFloat32 ? "f32" : "bf16";
+    for (std::size_t threads : thread_counts) {
+      reg("roofline_twin/attention_kv/" + type_name + "/n=" + std::to_string(n) + d128 + tn(threads),
+          [=](benchmark::State& s) { BenchKvTwin(s, n, type, threads); });
+      for (Isa isa : isas) {
+        reg(std::string("attention_decode/") + softkern::isa_name(isa) + "/" + type_name + "/n=" +
+                std::to_string(n) + d128 + tn(threads),
+            [=](benchmark::State& s) { BenchDecode(s, isa, n, type, threads); });
+      }
     }
   }
-  const std::size_t L = smoke ? 256 : 2048;
+
   for (Isa isa : isas) {
-    reg(std::string("attention_prefill/") + softkern::isa_name(isa) + "/causal/L=n=" + std::to_string(L) + d,
-        [=](benchmark::State& s) { BenchPrefill(s, isa, L); });
+    reg(std::string("fma_twin/") + softkern::isa_name(isa), [=](benchmark::State& s) { BenchFmaTwin(s, isa); });
   }
-#ifdef SOFTKERN_BENCH_HAVE_TORCH
-  reg("peer/pytorch_attention/causal/L=n=" + std::to_string(L) + d,
-      [=](benchmark::State& s) { BenchTorchPrefill(s, L); });
-#endif
-  const std::vector<std::size_t> lengths =
+  const std::vector<std::size_t> lengths = smoke ? std::vector<std::size_t>{256} : std::vector<std::size_t>{2048, 8192};
+  for (std::size_t L : lengths) {
+    for (std::size_t d : {std::size_t{128}, std::size_t{64}}) {
+      const std::string shape = "/causal/L=n=" + std::to_string(L) + "/d=" + std::to_string(d);
+      for (Isa isa : isas) {
+        // The scalar target only at the smallest shape: it is the reference
+        // path, and 8192^2 causal pairs take seconds per call there.
+        if (isa == Isa::kScalar && L != lengths.front()) continue;
+        for (std::size_t threads : thread_counts) {
+          reg(std::string("attention_prefill/") + softkern::isa_name(isa) + shape + tn(threads),
+              [=](benchmark::State& s) { BenchPrefill(s, isa, L, d, threads); });
+        }
+      }
+      for (const auto& peer : peers) {
+        PeerAttention* p = peer.get();
+        reg(std::string("attention_prefill_peer/") + p->name() + shape + tn(1),
+            [=](benchmark::State& s) { BenchPeerPrefill(s, p, L, d); });
+      }
+    }
+  }
+
+  const std::vector<std::size_t> linear_lengths =
       smoke ? std::vector<std::size_t>{1024} : std::vector<std::size_t>{4096, 16384, 65536};
-  for (std::size_t len : lengths) {
-    reg(std::string("linear_attention/") + softkern::isa_name(isas.front()) + "/decay/causal/L=" +
-            std::to_string(len) + d,
-        [=](benchmark::State& s) { BenchLinear(s, isas.front(), len); });
+  for (std::size_t len : linear_lengths) {
+    for (std::size_t threads : thread_counts) {
+      reg(std::string("linear_attention/") + softkern::isa_name(isas.front()) + "/decay/causal/L=" +
+              std::to_string(len) + "/H=" + std::to_string(kLinearHeads) + d128 + tn(threads),
+          [=](benchmark::State& s) { BenchLinear(s, isas.front(), len, threads); });
+    }
   }
 }
 

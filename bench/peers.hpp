@@ -1,4 +1,5 @@
-// bench/peers.hpp — softmax implementations a user would otherwise pick.
+// bench/peers.hpp — softmax and attention implementations a user would
+// otherwise pick.
 //
 // Each peer is compiled only when its Debian package is found (see
 // bench/CMakeLists.txt) and runs on contiguous rows x cols float32 rows, one
@@ -27,6 +28,29 @@ class PeerSoftmax {
 
 // Every peer built into this binary, in a fixed order.
 std::vector<std::unique_ptr<PeerSoftmax>> MakePeers();
+
+// Causal prefill attention, one head: o = softmax(q k^T / sqrt(d) + causal
+// mask) v over [L, d] float32 q, k, v (L queries over L keys), composed from
+// the library's own operators as its users write it, one thread.
+class PeerAttention {
+ public:
+  virtual ~PeerAttention() = default;
+  virtual const char* name() const = 0;
+  // Sets the peer up for these tensors (kept by pointer until the next
+  // prepare); false with a reason when it cannot run them.
+  virtual bool prepare(std::size_t L, std::size_t d, const float* q, const float* k, const float* v,
+                       std::string* why) = 0;
+  virtual void run(float* o) = 0;
+  // Bytes of the intermediate L x L matrices the composition materialises.
+  virtual double intermediate_bytes() const = 0;
+};
+
+std::vector<std::unique_ptr<PeerAttention>> MakeAttentionPeers();
+std::unique_ptr<PeerAttention> MakeOneDnnAttentionPeer();
+std::unique_ptr<PeerAttention> MakeTorchAttentionPeer();
+// One line naming the BLAS and threading libraries this process has mapped
+// (from /proc/self/maps), e.g. ".../openblas-pthread/libblas.so.3".
+std::string LoadedMathLibraries();
 
 // Factories, one per peer source file (declared here, defined only when built).
 std::unique_ptr<PeerSoftmax> MakeXsimdPeer();

@@ -40,6 +40,7 @@
 #include <cstdint>
 
 #include "softkern/dispatch.hpp"
+#include "softkern/executor.hpp"
 #include "softkern/status.hpp"
 
 namespace softkern {
@@ -142,7 +143,7 @@ struct AttentionOptions {
   // Sigmoid only: b in sigmoid(scale q.k + mask + b).
   float sigmoid_bias = kDefaultSigmoidBias;
   // Softplus only (softplus attention with re-weighting, LSSA/LSSAR, Gao et
-  // al. 2025; the formulas exactly as softkern issue #4 states them):
+  // al. 2025):
   //   q^ = q/|q|, k^ = k/|k| (|x| floored at 1e-12, as torch's F.normalize),
   //   N_i = number of keys query i sees,
   //   a_ij = softplus(ln d * ln N_i * q^_i.k^_j),  softplus(x) = max(x,0) + log1p(e^{-|x|}),
@@ -153,6 +154,24 @@ struct AttentionOptions {
   // is taken on r / max_j r, so p = 15 cannot overflow.
   float softplus_power = 15.0f;
   float softplus_offset = 1.0f;
+  // Where the work may run (executor.hpp). Null, or an executor of
+  // concurrency 1: on the calling thread, nothing allocated. Otherwise the
+  // call is cut into tasks by a rule that reads only the shapes, so the
+  // result is bit-identical for every executor and thread count:
+  //  - prefill, and softplus: one task per (KV head, block of 64 queries);
+  //    each query row is computed exactly as without an executor (same bits);
+  //  - decode-shaped calls (at most 16 queries) over at least 2 x 4096 keys,
+  //    softmax and sigmoid: the keys are cut into chunks of 4096, one task per
+  //    (KV head, chunk), merged as attention_merge() does (log-sum-exp for
+  //    softmax, a sum for sigmoid). The merge rounds differently from the
+  //    one-pass result (within the same bound), but identically whatever
+  //    the executor.
+  // Batched decode (many sequences, one query each, each its own cache
+  // length): one call per sequence, each with the executor; a sequence whose
+  // cache is long fills the threads through its chunks. Sequences too short
+  // to split run as single tasks: submit them from the caller's own pool,
+  // one call per task, with executor = null.
+  Executor* executor = nullptr;
 };
 
 // o = attention(q, K, V) for every query row and head. Decode is queries = 1.
@@ -201,6 +220,9 @@ struct LinearAttentionOptions {
   // Causal forms: tokens per chunk, 1..32 (0 means 32). Every chunk size
   // gives the same result up to rounding.
   std::size_t chunk = 0;
+  // Where the work may run (executor.hpp); null: the calling thread. One
+  // task per query head (heads are independent: same bits as without it).
+  Executor* executor = nullptr;
 };
 
 // Linear attention over AttentionTensors (float32 or 16-bit K/V; query_start,

@@ -13,6 +13,7 @@
 
 #include "softkern/attention.hpp"
 #include "softkern/detail/attention_params.hpp"
+#include "softkern/detail/attention_tasks.hpp"
 
 namespace softkern {
 namespace detail {
@@ -313,7 +314,11 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   Status status;
   const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
   if (table == nullptr) return status;
-  table->attention(p);
+  if (options.executor != nullptr && options.executor->concurrency() > 1) {
+    detail::AttentionOnExecutor(*table, p, options.executor);
+  } else {
+    table->attention(p);
+  }
   return Status::Ok();
 }
 
@@ -432,7 +437,11 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   lp.eps = options.eps;
   lp.decay = options.decay;
   lp.chunk = options.chunk == 0 ? 32 : options.chunk;
-  table->linear(lp);
+  if (options.executor != nullptr && options.executor->concurrency() > 1 && t.heads > 1) {
+    detail::LinearAttentionOnExecutor(*table, lp, options.executor);
+  } else {
+    table->linear(lp);
+  }
   return Status::Ok();
 }
 
