@@ -1,0 +1,174 @@
+// softkern/detail/attention_rows-inl.hpp — how attention reads K and V
+// rows, per target: the block geometry (kBlockKeys keys of up to kPaddedDim
+// floats), 16-bit to float conversion, a block's rows in place or converted
+// into a zero-padded float buffer (LoadRows), and the prefetch of the next
+// block's rows. Everything that knows the K/V element type lives here; the
+// loops above it see rows of a type given to them (WithRowType).
+
+#if defined(SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_
+#undef SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_
+#else
+#define SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include <hwy/highway.h>
+
+#include "softkern/detail/attention_params.hpp"
+#include "softkern/detail/softmax-inl.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace softkern {
+namespace detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Keys per block: K and V of a block (2 x 32 x 256 floats at most) fit in L1
+// next to the tile.
+constexpr std::size_t kBlockKeys = 32;
+constexpr std::size_t kMaxLanesF = hn::MaxLanes(DF());
+// A row padded to a whole number of vectors.
+constexpr std::size_t kPaddedDim = kMaxHeadDim + kMaxLanesF;
+// A block's scores padded to a whole number of vectors (padding is -inf).
+constexpr std::size_t kScoreStride = kBlockKeys + kMaxLanesF;
+
+HWY_INLINE std::size_t RoundUpTo(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
+
+// ------------------------------------------------------------ conversions
+
+HWY_INLINE float ToFloat(float x) { return x; }
+HWY_INLINE float ToFloat(hwy::bfloat16_t x) {
+  std::uint16_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+HWY_INLINE float ToFloat(hwy::float16_t x) {
+  std::uint16_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1Fu;
+  const std::uint32_t mantissa = bits & 0x3FFu;
+  float f;
+  if (exponent == 0) {
+    f = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals, exact
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    u |= sign;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  }
+  const std::uint32_t u = exponent == 0x1F ? (sign | 0x7F800000u | (mantissa << 13))
+                                           : (sign | ((exponent + 112) << 23) | (mantissa << 13));
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+template <typename T>
+HWY_INLINE VF LoadAsFloat(DF df, const T* p) {
+  const hn::Rebind<T, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, p));
+}
+HWY_INLINE VF LoadAsFloat(DF df, const float* p) { return hn::LoadU(df, p); }
+
+// dst[0, dp) = src[0, d) as float, zero padded. 16-bit types through
+// PromoteTo, a vector at a time.
+template <typename T>
+HWY_INLINE void ConvertRow(DF df, const T* src, std::size_t d, std::size_t dp, float* dst) {
+  const std::size_t N = hn::Lanes(df);
+  std::size_t c = 0;
+  for (; c + N <= d; c += N) hn::StoreU(LoadAsFloat(df, src + c), df, dst + c);
+  for (; c < d; ++c) dst[c] = ToFloat(src[c]);
+  for (; c < dp; ++c) dst[c] = 0.0f;
+}
+
+HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  for (std::size_t line = 0; line < bytes; line += 64) {
+    hwy::Prefetch(reinterpret_cast<const float*>(a + line));
+  }
+}
+
+// The rows of the next key block, prefetched one row per key while this
+// block computes (ScoreBlock for K, AccumulateV for V), so the prefetches
+// overlap the arithmetic instead of coming in one burst per block. Only when
+// K and V come from beyond the L2 (AttentionParams::prefetch_kv): decode,
+// d = 128, float32, Ice Lake Xeon, median ns per key, no prefetch / spread
+// prefetch: n = 1 Ki (in L2) 25.8 / 34.9, n = 1 Mi (DRAM) 114 / 104.
+struct NextRows {
+  const void* row[kBlockKeys];  // nullptr past the last key or without prefetch_kv
+  std::size_t bytes = 0;
+};
+
+HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
+  if (next != nullptr && next->row[j] != nullptr) PrefetchRow(next->row[j], next->bytes);
+}
+
+// Rows j0 .. j0 + count of KV head g of `base` (K or V), each dp readable
+// elements (zero beyond d), and returns their type: the tensor's own rows
+// when d is a whole number of vectors and they are float32, or 16-bit and
+// `widen_in_place` (then the loops widen them as they load them, see
+// ScoreDots and WidensKvInPlace); else rows converted to float into buf.
+// If `next` is given, it receives the rows of the block after this one.
+template <typename T>
+HWY_INLINE KvType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                            std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                            const void** rows, NextRows* next, bool widen_in_place) {
+  const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
+  const std::size_t d = p.head_dim;
+  if (next != nullptr) {
+    next->bytes = d * sizeof(T);
+    for (std::size_t j = 0; j < count; ++j) {
+      const std::size_t key = j0 + count + j;
+      next->row[j] = p.prefetch_kv && key < p.keys ? head + key * p.kv_row_stride : nullptr;
+    }
+  }
+  if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
+    for (std::size_t j = 0; j < count; ++j) rows[j] = head + (j0 + j) * p.kv_row_stride;
+    return p.kv_type;
+  }
+  for (std::size_t j = 0; j < count; ++j) {
+    ConvertRow(df, head + (j0 + j) * p.kv_row_stride, d, dp, buf + j * kPaddedDim);
+    rows[j] = buf + j * kPaddedDim;
+  }
+  return KvType::kFloat32;
+}
+
+HWY_INLINE KvType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
+                           std::size_t j0, std::size_t count, std::size_t dp, float* buf,
+                           const void** rows, NextRows* next = nullptr, bool widen_in_place = false) {
+  switch (p.kv_type) {
+    case KvType::kBFloat16:
+      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+    case KvType::kFloat16:
+      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+    case KvType::kFloat32:
+    default:
+      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+  }
+}
+
+// Calls f(T()) with T the element type of rows of type `type`.
+template <class F>
+HWY_INLINE void WithRowType(KvType type, const F& f) {
+  switch (type) {
+    case KvType::kBFloat16: return f(hwy::bfloat16_t());
+    case KvType::kFloat16: return f(hwy::float16_t());
+    case KvType::kFloat32:
+    default: return f(0.0f);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace detail
+}  // namespace softkern
+HWY_AFTER_NAMESPACE();
+
+#endif  // toggle guard

@@ -1,0 +1,168 @@
+// softkern/detail/softmax_calls.hpp — the public functions of softmax.hpp:
+// every argument is checked (options, pointers, sizes, strides, overlap)
+// before anything is written, then the rows go to the row driver
+// (row_driver.hpp) on the active target's kernels (dispatcher.hpp). Part of
+// the one expansion (implementation.hpp).
+#ifndef SOFTKERN_DETAIL_SOFTMAX_CALLS_HPP_
+#define SOFTKERN_DETAIL_SOFTMAX_CALLS_HPP_
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "softkern/detail/algorithm_choice.hpp"
+#include "softkern/detail/dispatcher.hpp"
+#include "softkern/detail/fp_env.hpp"
+#include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/row_driver.hpp"
+#include "softkern/softmax.hpp"
+#include "softkern/status.hpp"
+
+namespace softkern {
+namespace detail {
+namespace {
+
+// [a, a + a_bytes) and [b, b + b_bytes) share a byte.
+bool RangesOverlap(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
+  const auto a0 = reinterpret_cast<std::uintptr_t>(a), b0 = reinterpret_cast<std::uintptr_t>(b);
+  return a0 < b0 + b_bytes && b0 < a0 + a_bytes;
+}
+
+Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* params) {
+  const float t = options.temperature;
+  if (!(t > 0.0f) || !std::isfinite(t)) {
+    return Status(StatusCode::kBadTemperature, "temperature must be finite and > 0");
+  }
+  const double inv_t = 1.0 / static_cast<double>(t);
+  // [2^-100, 2^100]: 1/T is a normal float, and an entry whose difference
+  // from the maximum overflows float (|x - M| > FLT_MAX ~ 2^128) has
+  // (x - M) / T < -2^28, whose exponential is exactly 0 anyway, so no
+  // algorithm loses anything by forming x - M in float.
+  if (!(t >= 0x1p-100f && t <= 0x1p100f)) {
+    return Status(StatusCode::kBadTemperature, "temperature must be in [2^-100, 2^100] (7.9e-31 to 1.3e30)");
+  }
+  const int algorithm = static_cast<int>(options.algorithm);
+  if (algorithm < 0 || algorithm >= kAlgorithmCount) {
+    return Status(StatusCode::kBadArgument, "unknown softmax algorithm");
+  }
+  params->algorithm = options.algorithm == Algorithm::kAuto ? auto_algorithm(n) : options.algorithm;
+  params->inv_temperature = static_cast<float>(inv_t);
+  params->inv_temperature_lo = static_cast<float>(inv_t - static_cast<double>(params->inv_temperature));
+  params->inv_temperature_f64 = inv_t;
+  params->unit_temperature = t == 1.0f;
+  params->log = options.log;
+  params->has_sink = options.has_sink;
+  params->sink = options.sink;
+  const int streaming = static_cast<int>(options.streaming);
+  if (streaming < 0 || streaming > 2) return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
+  params->stream = streams_for(n, options.streaming);
+  return Status::Ok();
+}
+
+const char* TypeError(ElementType type) {
+  const int t = static_cast<int>(type);
+  return t < 0 || t > 2 ? "unknown ElementType" : nullptr;
+}
+
+Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
+  // IEEE defaults for the whole call: 1/T below is rounded in them too.
+  const ScopedDefaultFpEnv fp_env;
+  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
+  RowParams params;
+  if (Status s = MakeRowParams(options, n, &params); !s.ok()) return s;
+  params.element = type;
+  if (type != ElementType::kFloat32) params.stream = false;
+  if (n == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) return Status(StatusCode::kNullPointer, "softmax: x or y is null with n > 0");
+  const std::size_t bytes = ElementBytes(type);
+  const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
+  if (n > max_elements) {
+    return Status(StatusCode::kBadStride, "softmax: n * sizeof(element) exceeds PTRDIFF_MAX bytes");
+  }
+  if (x != y && RangesOverlap(x, n * bytes, y, n * bytes)) {
+    return Status(StatusCode::kOverlap, "softmax: x and y overlap without being the same buffer");
+  }
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  if (table == nullptr) return status;
+  RunRow(table, x, y, n, params, options.executor);
+  return Status::Ok();
+}
+
+Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
+                   std::size_t cols, ElementType type, const SoftmaxOptions& options) {
+  const ScopedDefaultFpEnv fp_env;
+  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
+  RowParams params;
+  if (Status s = MakeRowParams(options, cols, &params); !s.ok()) return s;
+  params.element = type;
+  if (type != ElementType::kFloat32) params.stream = false;
+  if (rows == 0 || cols == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) {
+    return Status(StatusCode::kNullPointer, "softmax_rows: x or y is null with rows * cols > 0");
+  }
+  if (x_stride < cols || y_stride < cols) {
+    return Status(StatusCode::kBadStride, "softmax_rows: a row stride is smaller than the row length");
+  }
+  // Extent of each matrix in elements: (rows - 1) * stride + cols, overflow-checked.
+  const std::size_t bytes = ElementBytes(type);
+  const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
+  if (cols > max_elements) {
+    return Status(StatusCode::kBadStride, "softmax_rows: cols * sizeof(element) exceeds PTRDIFF_MAX bytes");
+  }
+  const std::size_t max_rows_x = (max_elements - cols) / x_stride;
+  const std::size_t max_rows_y = (max_elements - cols) / y_stride;
+  if (rows - 1 > max_rows_x || rows - 1 > max_rows_y) {
+    return Status(StatusCode::kBadStride,
+                  "softmax_rows: ((rows - 1) * stride + cols) * sizeof(element) exceeds PTRDIFF_MAX bytes");
+  }
+  const std::size_t x_extent = (rows - 1) * x_stride + cols;
+  const std::size_t y_extent = (rows - 1) * y_stride + cols;
+  if (x == y) {
+    if (x_stride != y_stride) {
+      return Status(StatusCode::kOverlap, "softmax_rows: in place needs equal input and output strides");
+    }
+  } else if (RangesOverlap(x, x_extent * bytes, y, y_extent * bytes)) {
+    return Status(StatusCode::kOverlap, "softmax_rows: x and y overlap without being the same buffer");
+  }
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  if (table == nullptr) return status;
+  RunRows(table, x, x_stride, y, y_stride, rows, cols, params, options.executor);
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace detail
+
+Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, ElementType::kFloat32, options);
+}
+
+Status softmax(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, type, options);
+}
+
+Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, ElementType::kFloat32, options);
+}
+
+Status softmax_rows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, type, options);
+}
+
+namespace detail {
+void exp_for_testing(const float* x, float* y, std::size_t n) {
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  if (table == nullptr) table = GetDispatcher().best;
+  const ScopedDefaultFpEnv fp_env;
+  table->exp_array(x, y, n);
+}
+}  // namespace detail
+
+}  // namespace softkern
+
+#endif  // SOFTKERN_DETAIL_SOFTMAX_CALLS_HPP_
