@@ -458,6 +458,12 @@ void RegisterShape(const std::vector<std::unique_ptr<PeerSoftmax>>& peers, const
       log.log = true;
       reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+log/" + shape,
           [=](benchmark::State& s) { BenchSoftkern(s, best, log, rows, cols); });
+      softkern::SoftmaxOptions sink;
+      sink.algorithm = a;
+      sink.has_sink = true;
+      sink.sink = 0.5f;
+      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+sink/" + shape,
+          [=](benchmark::State& s) { BenchSoftkern(s, best, sink, rows, cols); });
     }
   }
   for (const auto& peer : peers) {
@@ -466,7 +472,33 @@ void RegisterShape(const std::vector<std::unique_ptr<PeerSoftmax>>& peers, const
   }
 }
 
+// The core clock, for the instruction-count bound (scripts/instruction_bound.py
+// divides its cycles per element by this): a chain of dependent integer adds
+// retires one add per cycle on every core this runs on.
+void BenchCpuClock(benchmark::State& state) {
+  constexpr std::uint64_t kAdds = std::uint64_t{1} << 22;
+  std::uint64_t v = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kAdds / 8; ++i) {
+#if defined(__x86_64__)
+#define SOFTKERN_BENCH_ADD asm volatile("add $1, %0" : "+r"(v))
+#elif defined(__aarch64__)
+#define SOFTKERN_BENCH_ADD asm volatile("add %0, %0, #1" : "+r"(v))
+#else
+#define SOFTKERN_BENCH_ADD benchmark::DoNotOptimize(v += 1)
+#endif
+      SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD;
+      SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD; SOFTKERN_BENCH_ADD;
+#undef SOFTKERN_BENCH_ADD
+    }
+  }
+  benchmark::DoNotOptimize(v);
+  state.counters["GHz"] = benchmark::Counter(static_cast<double>(state.iterations() * kAdds) * 1e-9,
+                                             benchmark::Counter::kIsRate);
+}
+
 void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers) {
+  benchmark::RegisterBenchmark("cpu_clock", BenchCpuClock)->UseRealTime();
   std::vector<std::size_t> sizes;
   if (config.smoke) {
     sizes = {1024, 4096};

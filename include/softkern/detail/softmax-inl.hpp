@@ -49,6 +49,16 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
+
+// How the lambdas given to MapRow capture their vector constants: by value,
+// so that they stay in registers while y is stored; SVE vectors are sizeless
+// types, which a closure cannot hold by value, so there by reference.
+#undef SOFTKERN_MAP_CAPTURE
+#if HWY_HAVE_SCALABLE
+#define SOFTKERN_MAP_CAPTURE &
+#else
+#define SOFTKERN_MAP_CAPTURE =
+#endif
 using VF = hn::Vec<DF>;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -210,11 +220,16 @@ HWY_INLINE void PrefetchAhead(DF d, const T* p) {
 }
 
 // Folds x[0, count) into `Acc::State` with four independent accumulators.
-// `acc.Add(state, v)` returns the value to store at the same place in `y`
-// when y is not null (the reload algorithm stores while it sums). The tail is
-// padded with -inf, which every accumulator ignores (max) or maps to 0 (exp).
-template <class Acc, class T>
-HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const T* x, T* y, std::size_t count) {
+// `acc.Add(state, v)` returns the value that kStore stores at the same place
+// in `y` (the reload algorithm stores while it sums). The tail is padded with
+// -inf, which every accumulator ignores (max) or maps to 0 (exp). Not inlined:
+// each pass's inner loop is one named function, which is what
+// scripts/instruction_bound.py finds and counts in the disassembly; the call
+// is once per leaf of 64 vectors. The accumulator is copied into a local so
+// that its constants stay in registers across y's stores.
+template <bool kStore, class Acc, class T>
+HWY_NOINLINE typename Acc::State FoldBlock(DF d, const Acc& acc_in, const T* x, T* y, std::size_t count) {
+  const Acc acc = acc_in;
   const std::size_t N = hn::Lanes(d);
   typename Acc::State s0 = acc.Init(d), s1 = acc.Init(d), s2 = acc.Init(d), s3 = acc.Init(d);
   std::size_t i = 0;
@@ -224,7 +239,7 @@ HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const T* x, T* y,
     const VF r1 = acc.Add(d, s1, LoadElements(d, x + i + N));
     const VF r2 = acc.Add(d, s2, LoadElements(d, x + i + 2 * N));
     const VF r3 = acc.Add(d, s3, LoadElements(d, x + i + 3 * N));
-    if (y != nullptr) {
+    if (kStore) {
       StoreElements(d, r0, y + i);
       StoreElements(d, r1, y + i + N);
       StoreElements(d, r2, y + i + 2 * N);
@@ -233,11 +248,11 @@ HWY_INLINE typename Acc::State FoldBlock(DF d, const Acc& acc, const T* x, T* y,
   }
   for (; i + N <= count; i += N) {
     const VF r = acc.Add(d, s0, LoadElements(d, x + i));
-    if (y != nullptr) StoreElements(d, r, y + i);
+    if (kStore) StoreElements(d, r, y + i);
   }
   if (i < count) {
     const VF r = acc.Add(d, s1, LoadTail(d, x + i, count - i, -kInf));
-    if (y != nullptr) StoreTail(d, r, y + i, count - i);
+    if (kStore) StoreTail(d, r, y + i, count - i);
   }
   return acc.Merge(d, acc.Merge(d, s0, s1), acc.Merge(d, s2, s3));
 }
@@ -266,8 +281,12 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T*
 // tail path. In place (x == y, and always in the reload algorithm's final
 // pass) the lines of y were just read, so there is no read-for-ownership to
 // save and a non-temporal store would only evict them: plain stores then.
+//
+// Not inlined, like FoldBlock (one named function per map); f is copied into
+// a local and captures its constants by value, so they stay in registers.
 template <class T, class F>
-HWY_INLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f) {
+HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f_in) {
+  const F f = f_in;
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
   const auto y_address = reinterpret_cast<std::uintptr_t>(y);
@@ -327,7 +346,8 @@ struct MaxAcc {
   }
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
-    return FoldBlock(d, *this, x, y, n);
+    (void)y;
+    return FoldBlock<false>(d, *this, x, y, n);
   }
 };
 
@@ -351,7 +371,7 @@ struct SumExpAcc {
   }
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
-    return FoldBlock(d, *this, x, y, n);
+    return y != nullptr ? FoldBlock<true>(d, *this, x, y, n) : FoldBlock<false>(d, *this, x, y, n);
   }
 };
 
@@ -493,9 +513,9 @@ struct TwoPassAcc {
     // A NaN may vanish from the max (x86 maxps): it still reaches the sum,
     // through its own p.
     VF exponent;
-    (void)ExpParts<kScaled>(d, FoldBlock(d, MaxAcc(), x, static_cast<T*>(nullptr), n), *params, &exponent);
+    (void)ExpParts<kScaled>(d, FoldBlock<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n), *params, &exponent);
     const LeafSum leaf_sum{params, StoredVF(d, exponent)};
-    return State{StoredVF(d, FoldBlock(d, leaf_sum, x, static_cast<T*>(nullptr), n)), StoredVF(d, exponent)};
+    return State{StoredVF(d, FoldBlock<false>(d, leaf_sum, x, static_cast<T*>(nullptr), n)), StoredVF(d, exponent)};
   }
 };
 
@@ -524,12 +544,12 @@ struct OnlineAcc {
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     (void)y;
-    const VF max = FoldBlock(d, MaxAcc(), x, static_cast<T*>(nullptr), n);
+    const VF max = FoldBlock<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n);
     // A lane that saw only -inf keeps max = -inf and sums against 0 instead,
     // so that -inf - (-inf) never happens.
     const VF shift = hn::IfThenZeroElse(hn::Eq(max, hn::Set(d, -kInf)), max);
     const SumExpAcc sum_acc{StoredVF(d, shift), inv_temperature, false};
-    return State{StoredVF(d, max), StoredVF(d, FoldBlock(d, sum_acc, x, static_cast<T*>(nullptr), n))};
+    return State{StoredVF(d, max), StoredVF(d, FoldBlock<false>(d, sum_acc, x, static_cast<T*>(nullptr), n))};
   }
 };
 
@@ -585,10 +605,10 @@ HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParam
     const double log_sum = std::log(totals.sum) + totals.exponent * kLn2Double;
     const float l_hi = static_cast<float>(log_sum);
     const float l_lo = static_cast<float>(log_sum - l_hi);
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
+    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return ScaledMinus<kScaled>(d, v, params, l_hi, l_lo); });
   } else {
     const VF inv_mantissa = hn::Set(d, static_cast<float>(1.0 / totals.sum));
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
       VF n;
       const VF p = ExpParts<kScaled>(d, v, params, &n);
       return MulByPow2(d, hn::Mul(p, inv_mantissa), hn::Sub(n, vexp));
@@ -656,6 +676,38 @@ HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams&
   }
 }
 
+// Three-pass reload: y holds e^{(x - max)/T} (log: (x - max)/T) from the
+// second pass; scale it in place.
+template <class T>
+HWY_INLINE void ReloadMap(DF d, T* y, std::size_t n, const RowParams& params, const RowStats& totals) {
+  if (params.log) {
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
+    MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
+  } else {
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
+    MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
+  }
+}
+
+// Three-pass recompute and online: y = e^{(x - max)/T} / sum.
+template <class T>
+HWY_INLINE void ThreePassMap(DF d, const T* x, T* y, std::size_t n, const RowParams& params,
+                             const RowStats& totals) {
+  const VF vmax = hn::Set(d, totals.max);
+  const VF inv_t = hn::Set(d, params.inv_temperature);
+  if (params.log) {
+    const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
+    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
+      return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
+    });
+  } else {
+    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
+    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
+      return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
+    });
+  }
+}
+
 template <class T>
 HWY_NOINLINE void ChunkMapOf(const T* x, T* y, std::size_t n, const RowParams& params,
                              const RowStats& totals) {
@@ -665,31 +717,8 @@ HWY_NOINLINE void ChunkMapOf(const T* x, T* y, std::size_t n, const RowParams& p
     if (params.unit_temperature) return TwoPassMap<false>(d, x, y, n, params, totals);
     return TwoPassMap<true>(d, x, y, n, params, totals);
   }
-  if (params.algorithm == Algorithm::kThreePassReload) {
-    // y holds e^{(x - max)/T} (log: (x - max)/T) from the second pass.
-    if (params.log) {
-      const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
-      MapRow(d, y, y, n, params.stream, [&](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
-    } else {
-      const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
-      MapRow(d, y, y, n, params.stream, [&](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
-    }
-    return;
-  }
-  // Three-pass recompute and online: y = e^{(x - max)/T} / sum.
-  const VF vmax = hn::Set(d, totals.max);
-  const VF inv_t = hn::Set(d, params.inv_temperature);
-  if (params.log) {
-    const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
-      return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
-    });
-  } else {
-    const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
-    MapRow(d, x, y, n, params.stream, [&](VF v) HWY_ATTR {
-      return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
-    });
-  }
+  if (params.algorithm == Algorithm::kThreePassReload) return ReloadMap(d, y, n, params, totals);
+  return ThreePassMap(d, x, y, n, params, totals);
 }
 
 // The table's entry points: the row's element type picks the instantiation.
