@@ -89,15 +89,21 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
     ScoreBlockAndLoadV(df, p, tile, sc, j0, count, dp);
+    float alpha[kTileRows];
     for (std::size_t r = 0; r < tile.rows; ++r) {
       TileRow& row = tile.row[r];
       float* s = sc.s[r];
       const float block_max = RowMaxOf(df, s, padded);
-      if (block_max == -kInf) continue;  // nothing visible in this block
+      alpha[r] = 1.0f;
+      if (block_max == -kInf) {
+        // Nothing visible in this block: weights 0, the row is left as it is.
+        for (std::size_t j = 0; j < count; ++j) s[j] = 0.0f;
+        continue;
+      }
       float m_new = row.m;
       if (!(block_max <= m_new)) m_new = block_max;  // a NaN score too
       // e^{m_old - m_new}; 1 when the max did not move (both -inf included).
-      const float alpha = row.m == m_new ? 1.0f : static_cast<float>(std::exp(static_cast<double>(row.m) - m_new));
+      alpha[r] = row.m == m_new ? 1.0f : static_cast<float>(std::exp(static_cast<double>(row.m) - m_new));
       const VF vmax = hn::Set(df, m_new);
       VF sum = hn::Zero(df);
       for (std::size_t j = 0; j < padded; j += N) {
@@ -105,10 +111,10 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
         sum = hn::Add(sum, e);
         hn::Store(e, df, s + j);
       }
-      row.l = row.l * alpha + hn::GetLane(hn::SumOfLanes(df, sum));
+      row.l = row.l * alpha[r] + hn::GetLane(hn::SumOfLanes(df, sum));
       row.m = m_new;
-      AccumulateV(df, sc.o[r], alpha, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
     }
+    AccumulateTileV(df, tile, sc, alpha, count, dp);
   }
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const TileRow& row = tile.row[r];
@@ -136,6 +142,8 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
   const VF bias = hn::Set(df, p.sigmoid_bias);
+  float ones[kTileRows];
+  for (float& a : ones) a = 1.0f;
   for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
     const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
     const std::size_t padded = RoundUpTo(count, N);
@@ -145,8 +153,8 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       for (std::size_t j = 0; j < padded; j += N) {
         hn::Store(Sigmoid(df, hn::Add(hn::Load(df, s + j), bias)), df, s + j);
       }
-      AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
     }
+    AccumulateTileV(df, tile, sc, ones, count, dp);
   }
   for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], 1.0f);
 }

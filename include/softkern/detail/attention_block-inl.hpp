@@ -76,6 +76,96 @@ HWY_INLINE void SumsOf4(DF df, VF a0, VF a1, VF a2, VF a3, float* out) {
 #endif
 }
 
+// Register blocking of the micro-kernels, chosen from the register file so
+// that the accumulators, the K or V vectors loaded once per step and a
+// broadcast weight live in registers without spilling, with at least 8
+// independent accumulator chains (FMA latency 4 x 2 FMA pipes):
+//  - AVX2 (16 vector registers): q.k 2 rows x 4 keys (8 accumulators, 4 K
+//    vectors, q as a memory operand); p.v 4 rows x 2 column vectors (8
+//    accumulators, 2 V vectors, 1 broadcast).
+//  - AVX-512, NEON, SVE (32): q.k 4 rows x 4 keys (16 + 4); p.v 4 rows x 4
+//    column vectors (16 + 4 + 1).
+// On the scalar target the compiler, not Highway, decides where a multiply
+// and an add fuse (aarch64 contracts a * b + c by default), and it may
+// decide differently in differently shaped loops: there every (row, key)
+// goes through the one-row loops, so a row's result never depends on the
+// tile it is in. Vector targets use explicit fused multiply-adds, and every
+// blocked loop gives each (row, key) or (row, column) its own accumulator
+// chain in the same order as the one-row loop: the same bits.
+#if HWY_TARGET == HWY_SCALAR
+constexpr bool kGrouped = false;
+#else
+constexpr bool kGrouped = true;
+#endif
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+constexpr std::size_t kScoreRows = 2;
+constexpr std::size_t kVCols = 2;
+#else
+constexpr std::size_t kScoreRows = 4;
+constexpr std::size_t kVCols = 4;
+#endif
+constexpr std::size_t kVRows = 4;
+
+// q . k over dp floats for one (row, key): one accumulator, lanes summed by
+// SumsOf4 (the tree every score goes through).
+template <typename T>
+HWY_INLINE float ScoreOne(DF df, const float* q, const T* k, std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  VF a = hn::Zero(df);
+  for (std::size_t c = 0; c < dp; c += N) a = hn::MulAdd(hn::Load(df, q + c), LoadAsFloat(df, k + c), a);
+  float sums[4];
+  SumsOf4(df, a, a, a, a, sums);
+  return sums[0];
+}
+
+// s[r][0..3] = q_r . k_0..3 for kScoreRows rows: the micro-kernel of the
+// score tile. Each K vector is loaded once for kScoreRows rows, each q vector
+// once for 4 keys.
+template <typename T>
+HWY_INLINE void ScoreRowsBy4Keys(DF df, const float* const* q, const T* const* k, std::size_t dp, float* const* s) {
+  const std::size_t N = hn::Lanes(df);
+  const T* k0 = k[0];
+  const T* k1 = k[1];
+  const T* k2 = k[2];
+  const T* k3 = k[3];
+  VF a00 = hn::Zero(df), a01 = hn::Zero(df), a02 = hn::Zero(df), a03 = hn::Zero(df);
+  VF a10 = hn::Zero(df), a11 = hn::Zero(df), a12 = hn::Zero(df), a13 = hn::Zero(df);
+  VF a20 = hn::Zero(df), a21 = hn::Zero(df), a22 = hn::Zero(df), a23 = hn::Zero(df);
+  VF a30 = hn::Zero(df), a31 = hn::Zero(df), a32 = hn::Zero(df), a33 = hn::Zero(df);
+  for (std::size_t c = 0; c < dp; c += N) {
+    const VF kv0 = LoadAsFloat(df, k0 + c), kv1 = LoadAsFloat(df, k1 + c);
+    const VF kv2 = LoadAsFloat(df, k2 + c), kv3 = LoadAsFloat(df, k3 + c);
+    VF qv = hn::Load(df, q[0] + c);
+    a00 = hn::MulAdd(qv, kv0, a00);
+    a01 = hn::MulAdd(qv, kv1, a01);
+    a02 = hn::MulAdd(qv, kv2, a02);
+    a03 = hn::MulAdd(qv, kv3, a03);
+    qv = hn::Load(df, q[1] + c);
+    a10 = hn::MulAdd(qv, kv0, a10);
+    a11 = hn::MulAdd(qv, kv1, a11);
+    a12 = hn::MulAdd(qv, kv2, a12);
+    a13 = hn::MulAdd(qv, kv3, a13);
+    if constexpr (kScoreRows > 2) {
+      qv = hn::Load(df, q[2] + c);
+      a20 = hn::MulAdd(qv, kv0, a20);
+      a21 = hn::MulAdd(qv, kv1, a21);
+      a22 = hn::MulAdd(qv, kv2, a22);
+      a23 = hn::MulAdd(qv, kv3, a23);
+      qv = hn::Load(df, q[3] + c);
+      a30 = hn::MulAdd(qv, kv0, a30);
+      a31 = hn::MulAdd(qv, kv1, a31);
+      a32 = hn::MulAdd(qv, kv2, a32);
+      a33 = hn::MulAdd(qv, kv3, a33);
+    }
+  }
+  SumsOf4(df, a00, a01, a02, a03, s[0]);
+  SumsOf4(df, a10, a11, a12, a13, s[1]);
+  if constexpr (kScoreRows > 2) {
+    SumsOf4(df, a20, a21, a22, a23, s[2]);
+    SumsOf4(df, a30, a31, a32, a33, s[3]);
+  }
+}
+
 // s[r][j] = q'_r . k_j for the tile's rows and keys [jb, je) of the block,
 // K rows of type T (float, or 16-bit widened as loaded: the same floats, so
 // the same bits either way).
@@ -83,47 +173,32 @@ template <typename T>
 HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, std::size_t je,
                           std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
-  // Four rows at a time, so each K vector is loaded once per four rows.
-  // On the scalar target the compiler, not Highway, decides where a multiply
-  // and an add fuse (aarch64 contracts a * b + c by default), and it may
-  // decide differently in differently shaped loops: there every (row, key)
-  // goes through the one-row, one-key loop, so a row's scores never depend
-  // on the tile it is in. Vector targets use explicit fused multiply-adds.
-#if HWY_TARGET == HWY_SCALAR
-  constexpr bool kGrouped = false;
-#else
-  constexpr bool kGrouped = true;
-#endif
   std::size_t r0 = 0;
-  for (; kGrouped && r0 + 4 <= tile.rows; r0 += 4) {
-    const std::size_t r1 = r0 + 1, r2 = r0 + 2, r3 = r0 + 3;
-    const float* q0 = sc.q[r0];
-    const float* q1 = sc.q[r1];
-    const float* q2 = sc.q[r2];
-    const float* q3 = sc.q[r3];
-    for (std::size_t j = jb; j < je; ++j) {
-      if (r0 == 0) PrefetchNext(&sc.knext, j);
-      const T* k = static_cast<const T*>(sc.krow[j]);
-      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-      for (std::size_t c = 0; c < dp; c += N) {
-        const VF kv = LoadAsFloat(df, k + c);
-        a0 = hn::MulAdd(hn::Load(df, q0 + c), kv, a0);
-        a1 = hn::MulAdd(hn::Load(df, q1 + c), kv, a1);
-        a2 = hn::MulAdd(hn::Load(df, q2 + c), kv, a2);
-        a3 = hn::MulAdd(hn::Load(df, q3 + c), kv, a3);
+  // kScoreRows rows by 4 keys at a time (prefill), the block's last keys
+  // one (row, key) at a time.
+  for (; kGrouped && r0 + kScoreRows <= tile.rows; r0 += kScoreRows) {
+    const float* q[4];
+    for (std::size_t r = 0; r < 4; ++r) q[r] = sc.q[r0 + (r < kScoreRows ? r : 0)];
+    std::size_t j = jb;
+    for (; j + 4 <= je; j += 4) {
+      if (r0 == 0) {
+        for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
       }
-      float sums[4];
-      SumsOf4(df, a0, a1, a2, a3, sums);
-      sc.s[r0][j] = sums[0];
-      sc.s[r1][j] = sums[1];
-      sc.s[r2][j] = sums[2];
-      sc.s[r3][j] = sums[3];
+      const T* k[4];
+      for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.krow[j + i]);
+      float* s[4];
+      for (std::size_t r = 0; r < 4; ++r) s[r] = sc.s[r0 + (r < kScoreRows ? r : 0)] + j;
+      ScoreRowsBy4Keys(df, q, k, dp, s);
+    }
+    for (; j < je; ++j) {
+      if (r0 == 0) PrefetchNext(&sc.knext, j);
+      for (std::size_t r = 0; r < kScoreRows; ++r) {
+        sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.krow[j]), dp);
+      }
     }
   }
-  // The remaining rows (decode: usually all of them) one at a time, with the
-  // same arithmetic per row as above (one accumulator, lanes summed by SumsOf4),
-  // so that a row's scores do not depend on the rows it shares a tile with.
-  // Four keys at a time: four independent accumulator chains hide the
+  // The remaining rows (decode: usually all of them) one at a time, four
+  // keys at a time: four independent accumulator chains hide the
   // multiply-add latency, and each q vector is loaded once per four keys.
   for (; r0 < tile.rows; ++r0) {
     const float* q0 = sc.q[r0];
@@ -148,12 +223,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     }
     for (; j < je; ++j) {
       if (r0 == 0) PrefetchNext(&sc.knext, j);
-      const T* k = static_cast<const T*>(sc.krow[j]);
-      VF a0 = hn::Zero(df);
-      for (std::size_t c = 0; c < dp; c += N) a0 = hn::MulAdd(hn::Load(df, q0 + c), LoadAsFloat(df, k + c), a0);
-      float sums[4];
-      SumsOf4(df, a0, a0, a0, a0, sums);
-      sc.s[r0][j] = sums[0];
+      sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.krow[j]), dp);
     }
   }
 }
@@ -256,6 +326,138 @@ HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const
                             KvType vtype, std::size_t b, std::size_t e, std::size_t dp,
                             const NextRows* next = nullptr) {
   WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVT<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
+}
+
+// a_c += w v_c for the C column vectors of one row's panel (C = 1, 2 or 4).
+template <std::size_t C>
+HWY_INLINE void MulAddPanel(DF df, float w, VF v0, VF v1, VF v2, VF v3, VF& a0, VF& a1, VF& a2, VF& a3) {
+  const VF vw = hn::Set(df, w);
+  a0 = hn::MulAdd(vw, v0, a0);
+  if constexpr (C > 1) a1 = hn::MulAdd(vw, v1, a1);
+  if constexpr (C > 2) {
+    a2 = hn::MulAdd(vw, v2, a2);
+    a3 = hn::MulAdd(vw, v3, a3);
+  }
+}
+
+// a_c *= alpha for the C column vectors of one row's panel.
+template <std::size_t C>
+HWY_INLINE void ScalePanel(DF df, float alpha, VF& a0, VF& a1, VF& a2, VF& a3) {
+  const VF va = hn::Set(df, alpha);
+  a0 = hn::Mul(a0, va);
+  if constexpr (C > 1) a1 = hn::Mul(a1, va);
+  if constexpr (C > 2) {
+    a2 = hn::Mul(a2, va);
+    a3 = hn::Mul(a3, va);
+  }
+}
+
+// The p.v micro-kernel: columns [c, c + C N) of kVRows rows, o_r = o_r *
+// alpha_r + sum_j p_rj v_j over keys [b, e). Each V vector is loaded once for
+// the kVRows rows; a zero weight skips that row's multiply-add (as
+// AccumulateVT does, so an invisible key's V never reaches the row, and the
+// row gets AccumulateVT's bits). kNoZeroWeights: the caller found no zero
+// weight, and the loop runs without the per-row tests.
+template <std::size_t C, bool kNoZeroWeights, typename T>
+HWY_INLINE void AccumulateVPanel(DF df, float* const* o, const float* alpha, const float* const* pw,
+                                 const void* const* vrow, std::size_t b, std::size_t e, std::size_t c,
+                                 const NextRows* next) {
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t c1 = C > 1 ? c + N : c, c2 = C > 2 ? c + 2 * N : c, c3 = C > 2 ? c + 3 * N : c;
+  VF o00 = hn::Load(df, o[0] + c), o01 = hn::Load(df, o[0] + c1), o02 = hn::Load(df, o[0] + c2), o03 = hn::Load(df, o[0] + c3);
+  VF o10 = hn::Load(df, o[1] + c), o11 = hn::Load(df, o[1] + c1), o12 = hn::Load(df, o[1] + c2), o13 = hn::Load(df, o[1] + c3);
+  VF o20 = hn::Load(df, o[2] + c), o21 = hn::Load(df, o[2] + c1), o22 = hn::Load(df, o[2] + c2), o23 = hn::Load(df, o[2] + c3);
+  VF o30 = hn::Load(df, o[3] + c), o31 = hn::Load(df, o[3] + c1), o32 = hn::Load(df, o[3] + c2), o33 = hn::Load(df, o[3] + c3);
+  // The online-softmax rescale, once per row and block.
+  if (alpha[0] != 1.0f) ScalePanel<C>(df, alpha[0], o00, o01, o02, o03);
+  if (alpha[1] != 1.0f) ScalePanel<C>(df, alpha[1], o10, o11, o12, o13);
+  if (alpha[2] != 1.0f) ScalePanel<C>(df, alpha[2], o20, o21, o22, o23);
+  if (alpha[3] != 1.0f) ScalePanel<C>(df, alpha[3], o30, o31, o32, o33);
+  for (std::size_t j = b; j < e; ++j) {
+    PrefetchNext(next, j);
+    const T* v = static_cast<const T*>(vrow[j]);
+    const VF v0 = LoadAsFloat(df, v + c), v1 = LoadAsFloat(df, v + c1);
+    const VF v2 = LoadAsFloat(df, v + c2), v3 = LoadAsFloat(df, v + c3);
+    if (kNoZeroWeights || pw[0][j] != 0.0f) MulAddPanel<C>(df, pw[0][j], v0, v1, v2, v3, o00, o01, o02, o03);
+    if (kNoZeroWeights || pw[1][j] != 0.0f) MulAddPanel<C>(df, pw[1][j], v0, v1, v2, v3, o10, o11, o12, o13);
+    if (kNoZeroWeights || pw[2][j] != 0.0f) MulAddPanel<C>(df, pw[2][j], v0, v1, v2, v3, o20, o21, o22, o23);
+    if (kNoZeroWeights || pw[3][j] != 0.0f) MulAddPanel<C>(df, pw[3][j], v0, v1, v2, v3, o30, o31, o32, o33);
+  }
+  hn::Store(o00, df, o[0] + c);
+  hn::Store(o10, df, o[1] + c);
+  hn::Store(o20, df, o[2] + c);
+  hn::Store(o30, df, o[3] + c);
+  if constexpr (C > 1) {
+    hn::Store(o01, df, o[0] + c1);
+    hn::Store(o11, df, o[1] + c1);
+    hn::Store(o21, df, o[2] + c1);
+    hn::Store(o31, df, o[3] + c1);
+  }
+  if constexpr (C > 2) {
+    hn::Store(o02, df, o[0] + c2);
+    hn::Store(o12, df, o[1] + c2);
+    hn::Store(o22, df, o[2] + c2);
+    hn::Store(o32, df, o[3] + c2);
+    hn::Store(o03, df, o[0] + c3);
+    hn::Store(o13, df, o[1] + c3);
+    hn::Store(o23, df, o[2] + c3);
+    hn::Store(o33, df, o[3] + c3);
+  }
+}
+
+// True if none of the 4 rows' weights pw[r][0, count) is 0 (most blocks
+// away from the causal diagonal and the window's edge).
+HWY_INLINE bool NoZeroWeights(DF df, const float* const* pw, std::size_t count) {
+  const std::size_t N = hn::Lanes(df);
+  const VF zero = hn::Zero(df);
+  std::size_t j = 0;
+  for (; j + N <= count; j += N) {
+    const auto any_zero = hn::Or(hn::Or(hn::Eq(hn::Load(df, pw[0] + j), zero), hn::Eq(hn::Load(df, pw[1] + j), zero)),
+                                 hn::Or(hn::Eq(hn::Load(df, pw[2] + j), zero), hn::Eq(hn::Load(df, pw[3] + j), zero)));
+    if (!hn::AllFalse(df, any_zero)) return false;
+  }
+  for (; j < count; ++j) {
+    if (pw[0][j] == 0.0f || pw[1][j] == 0.0f || pw[2][j] == 0.0f || pw[3][j] == 0.0f) return false;
+  }
+  return true;
+}
+
+// o_r = o_r * alpha_r + sum_j p_rj v_j over the block's `count` keys for
+// every row of the tile, weights in sc.s[r]: kVRows rows at a time through
+// the panel micro-kernel, the rest one row at a time (AccumulateVT). The
+// first rows prefetch the next block's V rows.
+HWY_INLINE void AccumulateTileV(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
+                                std::size_t dp) {
+  const std::size_t N = hn::Lanes(df);
+  WithRowType(sc.vtype, [&](auto t) HWY_ATTR {
+    using T = decltype(t);
+    std::size_t r0 = 0;
+    for (; kGrouped && r0 + kVRows <= tile.rows; r0 += kVRows) {
+      float* o[4] = {sc.o[r0], sc.o[r0 + 1], sc.o[r0 + 2], sc.o[r0 + 3]};
+      const float* pw[4] = {sc.s[r0], sc.s[r0 + 1], sc.s[r0 + 2], sc.s[r0 + 3]};
+      const bool dense = NoZeroWeights(df, pw, count);
+      std::size_t c = 0;
+      for (; c + kVCols * N <= dp; c += kVCols * N) {
+        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        if (dense) {
+          AccumulateVPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+        } else {
+          AccumulateVPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+        }
+      }
+      for (; c < dp; c += N) {
+        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        if (dense) {
+          AccumulateVPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+        } else {
+          AccumulateVPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+        }
+      }
+    }
+    for (; r0 < tile.rows; ++r0) {
+      AccumulateVT<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vnext : nullptr);
+    }
+  });
 }
 
 HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
