@@ -120,16 +120,23 @@ HWY_INLINE V ExpPolynomial(D d, V r) {
 // propagates NaN, does it in one instruction instead. Highway's scalar Max
 // also returns the non-NaN operand, so the scalar target compares.
 template <class D, class V>
-HWY_INLINE V MaxKeepNaN(D d, V v, float lo) {
+HWY_INLINE V MaxKeepNaN(D d, V v, V lo) {
 #if HWY_TARGET == HWY_SCALAR
-  return hn::IfThenElse(hn::Lt(v, hn::Set(d, lo)), hn::Set(d, lo), v);
+  return hn::IfThenElse(hn::Lt(v, lo), lo, v);
 #elif HWY_TARGET == HWY_NEON
-  return V(vmaxq_f32(hn::Set(d, lo).raw, v.raw));
+  (void)d;
+  return V(vmaxq_f32(lo.raw, v.raw));
 #elif HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2
-  return svmax_f32_x(svptrue_b32(), v, hn::Set(d, lo));
+  (void)d;
+  return svmax_f32_x(svptrue_b32(), v, lo);
 #else
-  return hn::Max(hn::Set(d, lo), v);
+  (void)d;
+  return hn::Max(lo, v);
 #endif
+}
+template <class D, class V>
+HWY_INLINE V MaxKeepNaN(D d, V v, float lo) {
+  return MaxKeepNaN(d, v, hn::Set(d, lo));
 }
 
 // e^z for z <= 89 (what softmax feeds it is <= 0): exactly 0 for z < -104
