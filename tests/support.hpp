@@ -88,6 +88,12 @@ inline double row_sum_c(std::size_t n) { return kRowSumC + summation_c(n); }
 // softkern::detail::exp_for_testing against the correctly rounded e^x,
 // counted on the float grid including denormals.
 inline constexpr std::int64_t kExpMaxUlp = 2;
+// 16-bit outputs: the final pass evaluates e^z with a polynomial matched to
+// the type (softmax_exp-inl.hpp: degree 2 for bf16, 3 for f16), whose
+// relative error on its interval is below these (2^-9.18 and 2^-13.71);
+// test_float16 adds it once to the two roundings to the type.
+inline constexpr double kExpErrorBf16 = 0x1p-9;
+inline constexpr double kExpErrorF16 = 0x1p-13;
 }  // namespace bound
 
 // ---------------------------------------------------------------------------
