@@ -49,7 +49,7 @@ namespace softkern_bench {
 namespace {
 
 using softkern::Isa;
-using softkern::KvType;
+using softkern::ElementType;
 
 constexpr std::size_t kDecodeHeadDim = 128;
 
@@ -79,24 +79,24 @@ softkern::Executor* ExecutorFor(std::size_t threads) {
 // of the same shape (1 GiB at n = 1 Mi in float32).
 struct KvCache {
   std::size_t n = 0;
-  KvType type = KvType::kFloat32;
+  ElementType type = ElementType::kFloat32;
   Bytes k, v;
   std::size_t bytes_each = 0;
 };
 
-KvCache& GetCache(std::size_t n, KvType type) {
+KvCache& GetCache(std::size_t n, ElementType type) {
   static KvCache cache;
   if (cache.n == n && cache.type == type && cache.k) return cache;
   cache = KvCache{};
   const std::size_t elems = n * kDecodeHeadDim;
-  const std::size_t esize = type == KvType::kFloat32 ? 4 : 2;
+  const std::size_t esize = type == ElementType::kFloat32 ? 4 : 2;
   cache.k = AllocateBytes(elems * esize);
   cache.v = AllocateBytes(elems * esize);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (std::size_t i = 0; i < elems; ++i) {
     const float kf = normal(rng), vf = normal(rng);
-    if (type == KvType::kFloat32) {
+    if (type == ElementType::kFloat32) {
       std::memcpy(cache.k.get() + 4 * i, &kf, 4);
       std::memcpy(cache.v.get() + 4 * i, &vf, 4);
     } else {
@@ -157,13 +157,13 @@ double SecondsOf(const std::function<void()>& f, int repetitions) {
   return times[times.size() / 2];
 }
 
-void BenchKvTwin(benchmark::State& state, std::size_t n, KvType type, std::size_t threads) {
+void BenchKvTwin(benchmark::State& state, std::size_t n, ElementType type, std::size_t threads) {
   KvCache& c = GetCache(n, type);
   for (auto _ : state) benchmark::DoNotOptimize(StreamOnceOn(c, threads));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 2 * c.bytes_each));
 }
 
-void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, KvType type, std::size_t threads) {
+void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, ElementType type, std::size_t threads) {
   KvCache& c = GetCache(n, type);
   std::vector<float> q(kDecodeHeadDim), o(kDecodeHeadDim);
   std::mt19937 rng(2);
@@ -174,9 +174,13 @@ void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, KvType type, s
   t.keys = n;
   t.head_dim = kDecodeHeadDim;
   t.q = q.data();
-  t.k = c.k.get();
-  t.v = c.v.get();
-  t.kv_type = type;
+  if (type == ElementType::kFloat32) {  // the cache's raw bytes, as the type they were filled with
+    t.k = reinterpret_cast<const float*>(c.k.get());
+    t.v = reinterpret_cast<const float*>(c.v.get());
+  } else {
+    t.k = reinterpret_cast<const softkern::bfloat16*>(c.k.get());
+    t.v = reinterpret_cast<const softkern::bfloat16*>(c.v.get());
+  }
   t.o = o.data();
   softkern::AttentionOptions options;
   options.executor = ExecutorFor(threads);
@@ -378,8 +382,8 @@ void RegisterAttentionBenchmarks(bool smoke) {
 
   const std::size_t n = smoke ? (std::size_t{1} << 14) : (std::size_t{1} << 20);
   const std::string d128 = "/d=" + std::to_string(kDecodeHeadDim);
-  for (KvType type : {KvType::kFloat32, KvType::kBFloat16}) {
-    const std::string type_name = type == KvType::kFloat32 ? "f32" : "bf16";
+  for (ElementType type : {ElementType::kFloat32, ElementType::kBFloat16}) {
+    const std::string type_name = type == ElementType::kFloat32 ? "f32" : "bf16";
     for (std::size_t threads : thread_counts) {
       reg("roofline_twin/attention_kv/" + type_name + "/n=" + std::to_string(n) + d128 + tn(threads),
           [=](benchmark::State& s) { BenchKvTwin(s, n, type, threads); });

@@ -322,7 +322,8 @@ void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions op
   SetCounters(state, rows, cols, TrafficOf(options.algorithm, cols), seconds);
 }
 
-// 16-bit rows (ElementType::kBFloat16 / kFloat16): the same softmax over
+// 16-bit rows (bfloat16 / float16, uint16_t bit patterns passed through
+// as_bfloat16 / as_float16): the same softmax over
 // half the bytes. Effective bandwidth counts 4 bytes per element (2 read,
 // 2 written); `vs_f32` is not computed here: compare with softmax/<isa>/
 // two_pass/<n> of the same run.
@@ -346,7 +347,10 @@ void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions 
     return;
   }
   for (auto _ : state) {
-    const softkern::Status s = softkern::softmax(x16.data(), y16.data(), n, type, options);
+    const softkern::Status s =
+        type == softkern::ElementType::kBFloat16
+            ? softkern::softmax(softkern::as_bfloat16(x16.data()), softkern::as_bfloat16(y16.data()), n, options)
+            : softkern::softmax(softkern::as_float16(x16.data()), softkern::as_float16(y16.data()), n, options);
     if (!s.ok()) {
       state.SkipWithError(s.message());
       break;

@@ -27,7 +27,8 @@ namespace {
 
 using softkern::AttentionOptions;
 using softkern::AttentionTensors;
-using softkern::KvType;
+using softkern::ElementType;
+using softkern::KvPointer;
 using softkern::ScoreFunction;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -85,7 +86,7 @@ enum class Layout { kTokenMajor, kHeadMajor };
 struct Problem {
   std::size_t L = 1, n = 0, H = 1, Hk = 1, d = 64;
   Layout layout = Layout::kTokenMajor;
-  KvType type = KvType::kFloat32;
+  ElementType type = ElementType::kFloat32;
   std::vector<float> q;           // [L, H, d]
   std::vector<float> k, v;        // float values (what the kernel sees after conversion), layout order
   std::vector<std::uint16_t> k16, v16;
@@ -97,12 +98,12 @@ struct Problem {
   float vf(std::size_t j, std::size_t g, std::size_t c) const { return v[j * kv_row_stride() + g * kv_head_stride() + c]; }
   void set_kv(std::size_t j, std::size_t g, std::size_t c, float kval, float vval) {
     const std::size_t at = j * kv_row_stride() + g * kv_head_stride() + c;
-    if (type == KvType::kBFloat16) {
+    if (type == ElementType::kBFloat16) {
       k16[at] = to_bf16(kval);
       v16[at] = to_bf16(vval);
       k[at] = from_bf16(k16[at]);
       v[at] = from_bf16(v16[at]);
-    } else if (type == KvType::kFloat16) {
+    } else if (type == ElementType::kFloat16) {
       k16[at] = to_f16(kval);
       v16[at] = to_f16(vval);
       k[at] = from_f16(k16[at]);
@@ -115,7 +116,7 @@ struct Problem {
 };
 
 Problem make_problem(std::size_t L, std::size_t n, std::size_t H, std::size_t Hk, std::size_t d, Layout layout,
-                     KvType type, std::uint64_t seed) {
+                     ElementType type, std::uint64_t seed) {
   Problem p;
   p.L = L;
   p.n = n;
@@ -130,7 +131,7 @@ Problem make_problem(std::size_t L, std::size_t n, std::size_t H, std::size_t Hk
   for (auto& x : p.q) x = normal(rng);
   p.k.assign(n * Hk * d, 0.0f);
   p.v.assign(n * Hk * d, 0.0f);
-  if (type != KvType::kFloat32) {
+  if (type != ElementType::kFloat32) {
     p.k16.assign(n * Hk * d, 0);
     p.v16.assign(n * Hk * d, 0);
   }
@@ -138,6 +139,12 @@ Problem make_problem(std::size_t L, std::size_t n, std::size_t H, std::size_t Hk
     for (std::size_t g = 0; g < Hk; ++g)
       for (std::size_t c = 0; c < d; ++c) p.set_kv(j, g, c, 1.5f * normal(rng), normal(rng));
   return p;
+}
+
+// K or V held as uint16_t bit patterns of the 16-bit `type`.
+KvPointer kv_bits(const std::uint16_t* p, ElementType type) {
+  if (type == ElementType::kBFloat16) return softkern::as_bfloat16(p);
+  return softkern::as_float16(p);
 }
 
 AttentionTensors tensors_of(const Problem& p, float* o, float* lse = nullptr) {
@@ -148,13 +155,12 @@ AttentionTensors tensors_of(const Problem& p, float* o, float* lse = nullptr) {
   t.kv_heads = p.Hk;
   t.head_dim = p.d;
   t.q = p.q.data();
-  t.kv_type = p.type;
-  if (p.type == KvType::kFloat32) {
+  if (p.type == ElementType::kFloat32) {
     t.k = p.k.data();
     t.v = p.v.data();
   } else {
-    t.k = p.k16.data();
-    t.v = p.v16.data();
+    t.k = kv_bits(p.k16.data(), p.type);
+    t.v = kv_bits(p.v16.data(), p.type);
   }
   t.kv_row_stride = p.kv_row_stride();
   t.kv_head_stride = p.kv_head_stride();
@@ -399,8 +405,8 @@ struct Shape {
   std::size_t L, n, H, Hk, d;
 };
 
-const char* type_name(KvType t) {
-  return t == KvType::kFloat32 ? "f32" : t == KvType::kBFloat16 ? "bf16" : "f16";
+const char* type_name(ElementType t) {
+  return t == ElementType::kFloat32 ? "f32" : t == ElementType::kBFloat16 ? "bf16" : "f16";
 }
 
 void sweep(const std::vector<Shape>& shapes, const std::vector<Variant>& variants, bool causal,
@@ -410,7 +416,7 @@ void sweep(const std::vector<Shape>& shapes, const std::vector<Variant>& variant
     std::map<std::string, double> worst;
     for (const Shape& s : shapes) {
       for (Layout layout : {Layout::kTokenMajor, Layout::kHeadMajor}) {
-        for (KvType type : {KvType::kFloat32, KvType::kBFloat16, KvType::kFloat16}) {
+        for (ElementType type : {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16}) {
           Problem p = make_problem(s.L, s.n, s.H, s.Hk, s.d, layout, type, s.n + s.d);
           for (const Variant& v : variants) {
             add_mask_and_sinks(p, v, s.L * 7 + s.n);
@@ -470,7 +476,7 @@ TEST(Attention, DecodeEqualsLastPrefillRow) {
   for_each_supported_isa([&](Isa isa) {
     FailureLog log;
     for (std::size_t L : {1, 5, 33}) {
-      Problem p = make_problem(L, 100, 4, 2, 128, Layout::kTokenMajor, KvType::kFloat32, 3);
+      Problem p = make_problem(L, 100, 4, 2, 128, Layout::kTokenMajor, ElementType::kFloat32, 3);
       for (const Variant& v : all) {
         add_mask_and_sinks(p, v, 11);
         const AttentionOptions o = options_for(p, v);
@@ -499,7 +505,7 @@ TEST(Attention, SplitMergeEqualsUnsplit) {
       for (bool sinks : {false, true}) {
         if (sinks && score != ScoreFunction::kSoftmax) continue;
         for (std::size_t splits : {1, 2, 3, 7}) {
-          Problem p = make_problem(1, 1000, 8, 2, 128, Layout::kHeadMajor, KvType::kFloat32, splits);
+          Problem p = make_problem(1, 1000, 8, 2, 128, Layout::kHeadMajor, ElementType::kFloat32, splits);
           Variant v{"split", AttentionOptions{}, false, sinks, true};
           v.options.score = score;
           v.options.window = 900;
@@ -556,7 +562,7 @@ TEST(Attention, MaskedKeysGetExactlyZeroWeight) {
       Variant v = v0;
       v.mask = true;
       v.options.window = 6;
-      Problem p = make_problem(10, 40, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 17);
+      Problem p = make_problem(10, 40, 2, 1, 64, Layout::kTokenMajor, ElementType::kFloat32, 17);
       add_mask_and_sinks(p, v, 23);
       const AttentionOptions o = options_for(p, v);
       std::vector<float> clean(p.L * p.H * p.d), poisoned(p.L * p.H * p.d);
@@ -595,7 +601,7 @@ TEST(Attention, FullyMaskedQueryGivesZeros) {
     for (const Variant& v0 : all) {
       for (int how = 0; how < 3; ++how) {
         Variant v = v0;
-        Problem p = make_problem(3, 50, 4, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 29);
+        Problem p = make_problem(3, 50, 4, 2, 64, Layout::kTokenMajor, ElementType::kFloat32, 29);
         add_mask_and_sinks(p, v, 31);
         AttentionOptions o = options_for(p, v);
         std::vector<float> mask(p.L * p.n, -kInf);
@@ -634,7 +640,7 @@ TEST(Attention, FullyMaskedQueryGivesZeros) {
 }
 
 TEST(Attention, NanSinkMakesHeadNan) {
-  Problem p = make_problem(1, 20, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 1);
+  Problem p = make_problem(1, 20, 2, 1, 64, Layout::kTokenMajor, ElementType::kFloat32, 1);
   p.sinks = {std::nanf(""), 0.0f};
   AttentionOptions o;
   o.sinks = p.sinks.data();
@@ -659,7 +665,7 @@ TEST(Attention, NanPropagatesToItsQueryOnly) {
         Variant v = v0;
         v.options.window = 0;
         if (where == 2) v.mask = true;
-        Problem p = make_problem(4, 40, 2, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 41);
+        Problem p = make_problem(4, 40, 2, 2, 64, Layout::kTokenMajor, ElementType::kFloat32, 41);
         add_mask_and_sinks(p, v, 43);
         std::size_t bad_query = 2, bad_head = 1;
         if (where == 0) {
@@ -701,7 +707,7 @@ TEST(Attention, NanPropagatesToItsQueryOnly) {
 
 // Every rejected call: the status code, and not one byte of o or lse written.
 TEST(Attention, RejectedCallsWriteNothing) {
-  Problem p = make_problem(4, 30, 4, 2, 64, Layout::kTokenMajor, KvType::kFloat32, 2);
+  Problem p = make_problem(4, 30, 4, 2, 64, Layout::kTokenMajor, ElementType::kFloat32, 2);
   std::vector<float> sinks(p.H, 0.0f);
   struct Case {
     const char* name;
@@ -726,8 +732,10 @@ TEST(Attention, RejectedCallsWriteNothing) {
       {"o overlaps q", StatusCode::kOverlap,
        [](AttentionTensors& t, AttentionOptions&) { t.q = t.o + 1; }},
       {"o overlaps lse", StatusCode::kOverlap, [](AttentionTensors& t, AttentionOptions&) { t.lse = t.o + 5; }},
-      {"unknown kv type", StatusCode::kBadArgument,
-       [](AttentionTensors& t, AttentionOptions&) { t.kv_type = static_cast<KvType>(7); }},
+      {"k and v of different types", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions&) {
+         t.v = softkern::as_bfloat16(static_cast<const std::uint16_t*>(t.v.data()));
+       }},
       {"unknown score", StatusCode::kBadArgument,
        [](AttentionTensors&, AttentionOptions& o) { o.score = static_cast<ScoreFunction>(9); }},
       {"temperature 0", StatusCode::kBadTemperature, [](AttentionTensors&, AttentionOptions& o) { o.temperature = 0; }},
@@ -800,7 +808,7 @@ TEST(Attention, RejectedCallsWriteNothing) {
 TEST(Attention, StridedQueriesAndOutputs) {
   for_each_supported_isa([&](Isa isa) {
     FailureLog log;
-    Problem p = make_problem(5, 60, 4, 2, 64, Layout::kHeadMajor, KvType::kBFloat16, 8);
+    Problem p = make_problem(5, 60, 4, 2, 64, Layout::kHeadMajor, ElementType::kBFloat16, 8);
     std::vector<float> dense(p.L * p.H * p.d);
     ASSERT_TRUE(softkern::attention(tensors_of(p, dense.data())).ok());
     // o as [H, L, d + 3], q copied into [H, L, d + 5].
@@ -822,7 +830,7 @@ TEST(Attention, StridedQueriesAndOutputs) {
     t.queries = 0;
     EXPECT_TRUE(softkern::attention(t).ok());
     // Cross attention: more queries than keys, no causal mask.
-    Problem x = make_problem(13, 5, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 12);
+    Problem x = make_problem(13, 5, 2, 1, 64, Layout::kTokenMajor, ElementType::kFloat32, 12);
     std::vector<float> xo(x.L * x.H * x.d);
     AttentionOptions nc;
     nc.causal = false;
@@ -965,7 +973,7 @@ TEST(LinearAttention, MatchesReference) {
     FailureLog log;
     double worst = 0;
     for (const Shape& s : std::vector<Shape>{{1, 1, 1, 1, 64}, {45, 45, 4, 2, 64}, {70, 70, 2, 1, 80}, {33, 33, 2, 2, 3}}) {
-      for (KvType type : {KvType::kFloat32, KvType::kBFloat16}) {
+      for (ElementType type : {ElementType::kFloat32, ElementType::kBFloat16}) {
         for (const LinearCase& lc : linear_cases()) {
           Problem p = make_problem(s.L, s.n, s.H, s.Hk, s.d, Layout::kTokenMajor, type, s.L + 100);
           if (!lc.options.causal) {  // non-causal: more keys than queries
@@ -1028,7 +1036,7 @@ TEST(LinearAttention, DecodeStepsEqualPrefill) {
   for_each_supported_isa([&](Isa isa) {
     FailureLog log;
     for (LinearKind kind : {LinearKind::kEluPlusOne, LinearKind::kDecay}) {
-      Problem p = make_problem(600, 600, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 9);
+      Problem p = make_problem(600, 600, 2, 1, 64, Layout::kTokenMajor, ElementType::kFloat32, 9);
       for (auto& x : p.q) x *= 0.3f;
       std::vector<float> decay = {0.5f, 0.01f};
       LinearAttentionOptions o;
@@ -1070,7 +1078,7 @@ TEST(LinearAttention, DecodeStepsEqualPrefill) {
 }
 
 TEST(LinearAttention, RejectedCallsWriteNothing) {
-  Problem p = make_problem(8, 8, 2, 1, 64, Layout::kTokenMajor, KvType::kFloat32, 4);
+  Problem p = make_problem(8, 8, 2, 1, 64, Layout::kTokenMajor, ElementType::kFloat32, 4);
   std::vector<float> decay = {0.1f, -1.0f};
   for_each_supported_isa([&](Isa isa) {
     std::vector<float> out(p.L * p.H * p.d), S(p.H * p.d * p.d), z(p.H * p.d);
@@ -1160,7 +1168,7 @@ T* guarded_copy(GuardedBytes& g, const std::vector<T>& v, bool at_end) {
 TEST(Attention, NoAccessOutsideTheTensors) {
   for_each_supported_isa([&](Isa isa) {
     for (std::size_t d : {3, 80, 128}) {
-      for (KvType type : {KvType::kFloat32, KvType::kBFloat16, KvType::kFloat16}) {
+      for (ElementType type : {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16}) {
         for (bool at_end : {true, false}) {
           SCOPED_TRACE(std::string(softkern::isa_name(isa)) + " d=" + std::to_string(d) + " " + type_name(type) +
                        (at_end ? " ending at a guard page" : " starting after a guard page"));
@@ -1171,12 +1179,12 @@ TEST(Attention, NoAccessOutsideTheTensors) {
               glse(p.L * p.H * 4), gmask(p.mask.size() * 4), gsinks(p.H * 4), gS(p.H * d * d * 4), gz(p.H * d * 4);
           AttentionTensors t = tensors_of(p, go.place<float>(p.L * p.H * d, at_end));
           t.q = guarded_copy(gq, p.q, at_end);
-          if (type == KvType::kFloat32) {
+          if (type == ElementType::kFloat32) {
             t.k = guarded_copy(gk, p.k, at_end);
             t.v = guarded_copy(gv, p.v, at_end);
           } else {
-            t.k = guarded_copy(gk, p.k16, at_end);
-            t.v = guarded_copy(gv, p.v16, at_end);
+            t.k = kv_bits(guarded_copy(gk, p.k16, at_end), type);
+            t.v = kv_bits(guarded_copy(gv, p.v16, at_end), type);
           }
           for (ScoreFunction score : {ScoreFunction::kSoftmax, ScoreFunction::kSigmoid, ScoreFunction::kSoftplus}) {
             AttentionOptions o;
@@ -1198,12 +1206,12 @@ TEST(Attention, NoAccessOutsideTheTensors) {
           GuardedBytes lq(lp.q.size() * 4), lk(lp.k.size() * 4), lv(lp.v.size() * 4), lo_(lp.q.size() * 4);
           t = tensors_of(lp, lo_.place<float>(lp.q.size(), at_end));
           t.q = guarded_copy(lq, lp.q, at_end);
-          if (type == KvType::kFloat32) {
+          if (type == ElementType::kFloat32) {
             t.k = guarded_copy(lk, lp.k, at_end);
             t.v = guarded_copy(lv, lp.v, at_end);
           } else {
-            t.k = guarded_copy(lk, lp.k16, at_end);
-            t.v = guarded_copy(lv, lp.v16, at_end);
+            t.k = kv_bits(guarded_copy(lk, lp.k16, at_end), type);
+            t.v = kv_bits(guarded_copy(lv, lp.v16, at_end), type);
           }
           float* S = gS.place<float>(p.H * d * d, at_end);
           float* z = gz.place<float>(p.H * d, at_end);

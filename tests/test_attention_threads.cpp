@@ -21,7 +21,7 @@ namespace {
 using softkern::AttentionOptions;
 using softkern::AttentionTensors;
 using softkern::Executor;
-using softkern::KvType;
+using softkern::ElementType;
 using softkern::LinearAttentionOptions;
 using softkern::ScoreFunction;
 
@@ -59,7 +59,7 @@ std::uint16_t to_bf16(float f) {
 
 struct Case {
   std::size_t L, n, H, Hk, d;
-  KvType type = KvType::kFloat32;
+  ElementType type = ElementType::kFloat32;
   ScoreFunction score = ScoreFunction::kSoftmax;
   bool causal = true;
   std::size_t window = 0;
@@ -69,7 +69,7 @@ struct Case {
 std::string describe(const Case& c) {
   std::string s = std::string(softkern::score_function_name(c.score)) + " L=" + std::to_string(c.L) +
                   " n=" + std::to_string(c.n) + " H=" + std::to_string(c.H) + "/" + std::to_string(c.Hk) +
-                  " d=" + std::to_string(c.d) + (c.type == KvType::kFloat32 ? " f32" : " bf16");
+                  " d=" + std::to_string(c.d) + (c.type == ElementType::kFloat32 ? " f32" : " bf16");
   if (c.window) s += " window=" + std::to_string(c.window);
   if (c.sinks) s += " sinks";
   if (c.mask) s += " mask";
@@ -90,7 +90,7 @@ Data make_data(const Case& c, std::uint64_t seed) {
   x.v.resize(c.n * c.Hk * c.d);
   for (auto* t : {&x.q, &x.k, &x.v})
     for (auto& e : *t) e = normal(rng);
-  if (c.type == KvType::kBFloat16) {
+  if (c.type == ElementType::kBFloat16) {
     for (float f : x.k) x.k16.push_back(to_bf16(f));
     for (float f : x.v) x.v16.push_back(to_bf16(f));
   }
@@ -120,9 +120,13 @@ Result run(const Case& c, const Data& x, Executor* executor) {
   t.kv_heads = c.Hk;
   t.head_dim = c.d;
   t.q = x.q.data();
-  t.kv_type = c.type;
-  t.k = c.type == KvType::kFloat32 ? static_cast<const void*>(x.k.data()) : x.k16.data();
-  t.v = c.type == KvType::kFloat32 ? static_cast<const void*>(x.v.data()) : x.v16.data();
+  if (c.type == ElementType::kFloat32) {
+    t.k = x.k.data();
+    t.v = x.v.data();
+  } else {  // bf16 bit patterns
+    t.k = softkern::as_bfloat16(x.k16.data());
+    t.v = softkern::as_bfloat16(x.v16.data());
+  }
   t.o = r.o.data();
   t.lse = c.lse ? r.lse.data() : nullptr;
   if (!c.causal && c.window == 0) t.query_start = 0;
@@ -182,7 +186,7 @@ TEST(AttentionThreads, PrefillByQueryBlocksEqualsSerial) {
     c.window = 50;
     c.mask = c.sinks = c.lse = true;
     check_case(c, true, name);
-    c.type = KvType::kBFloat16;
+    c.type = ElementType::kBFloat16;
     check_case(c, true, name);
     Case sigmoid{70, 70, 3, 3, 5};
     sigmoid.score = ScoreFunction::kSigmoid;
@@ -204,7 +208,7 @@ TEST(AttentionThreads, SplitKvDecodeMatchesOnePass) {
     check_case(c, false, name);
     c.sinks = c.mask = c.lse = true;
     check_case(c, false, name);
-    c.type = KvType::kBFloat16;
+    c.type = ElementType::kBFloat16;
     c.window = 5000;  // the first chunk entirely outside the window
     check_case(c, false, name);
     Case sigmoid{1, 3 * 4096, 2, 1, 4};

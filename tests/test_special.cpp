@@ -355,18 +355,18 @@ TEST_P(SpecialValues, EmptyRowIsANoOpEvenWithNullPointers) {
   for (const NamedOptions& variant : option_variants()) {
     const SoftmaxOptions o = with_algorithm(variant.options);
     SCOPED_TRACE(variant.name);
-    Status s = softkern::softmax(nullptr, nullptr, 0, o);
+    Status s = softkern::softmax(static_cast<const float*>(nullptr), nullptr, 0, o);
     EXPECT_TRUE(s.ok()) << s.message();
     float buf[8];
     fill_sentinel(buf, 8);
     s = softkern::softmax(buf + 1, buf, 0, o);  // "overlapping" but empty
     EXPECT_TRUE(s.ok()) << s.message();
     EXPECT_TRUE(is_sentinel(buf, 8));
-    s = softkern::softmax_rows(nullptr, 0, nullptr, 0, 0, 0, o);
+    s = softkern::softmax_rows(static_cast<const float*>(nullptr), 0, nullptr, 0, 0, 0, o);
     EXPECT_TRUE(s.ok()) << s.message();
-    s = softkern::softmax_rows(nullptr, 5, nullptr, 5, 0, 5, o);  // no rows
+    s = softkern::softmax_rows(static_cast<const float*>(nullptr), 5, nullptr, 5, 0, 5, o);  // no rows
     EXPECT_TRUE(s.ok()) << s.message();
-    s = softkern::softmax_rows(nullptr, 0, nullptr, 0, 4, 0, o);  // empty rows
+    s = softkern::softmax_rows(static_cast<const float*>(nullptr), 0, nullptr, 0, 4, 0, o);  // empty rows
     EXPECT_TRUE(s.ok()) << s.message();
   }
 }
@@ -453,7 +453,7 @@ TEST_P(RejectedCalls, NullPointersWithNonZeroLength) {
                     "softmax(x = null, n = 8)");
     expect_rejected(softkern::softmax(x.data(), nullptr, 8, o), StatusCode::kNullPointer, xs,
                     "softmax(y = null, n = 8)");
-    expect_rejected(softkern::softmax(nullptr, nullptr, 1, o), StatusCode::kNullPointer, ys,
+    expect_rejected(softkern::softmax(static_cast<const float*>(nullptr), nullptr, 1, o), StatusCode::kNullPointer, ys,
                     "softmax(null, null, n = 1)");
     expect_rejected(softkern::softmax_rows(nullptr, 8, y.data(), 8, 2, 8, o),
                     StatusCode::kNullPointer, ys, "softmax_rows(x = null, 2 x 8)");

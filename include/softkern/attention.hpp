@@ -4,8 +4,9 @@
 //
 //   softkern::AttentionTensors t;              // dense [L, H, d] q/o, [n, Hk, d] K/V
 //   t.queries = 1; t.keys = n; t.heads = 32; t.kv_heads = 8; t.head_dim = 128;
-//   t.q = q; t.k = k_cache; t.v = v_cache; t.o = out;
+//   t.q = q; t.k = k_cache; t.v = v_cache; t.o = out;  // K/V: float, bfloat16 or float16
 //   softkern::Status s = softkern::attention(t);              // softmax, scale 1/sqrt(d)
+//   s = softkern::attention(t, {.score = softkern::ScoreFunction::kSigmoid});  // C++20
 //
 // Score functions (AttentionOptions::score), scale = 1/sqrt(d) unless set:
 //  - kSoftmax: o_i = sum_j e^{z_ij} v_j / (e^{S_h/T} + sum_j e^{z_ij}),
@@ -40,17 +41,31 @@
 #include <cstdint>
 
 #include "softkern/dispatch.hpp"
+#include "softkern/element_types.hpp"
 #include "softkern/executor.hpp"
 #include "softkern/status.hpp"
 
 namespace softkern {
 
-// Element type of K and V. bf16 and f16 are converted to float32 on load
-// (Highway's PromoteTo); all arithmetic is float32.
-enum class KvType : int {
-  kFloat32 = 0,
-  kBFloat16,  // the upper 16 bits of a float32 (uint16_t storage)
-  kFloat16,   // IEEE binary16 (uint16_t storage)
+// Where K or V is: a pointer to float32, bfloat16 or float16 elements
+// (element_types.hpp), with the type it was given. Assign a typed pointer,
+// `tensors.k = k_cache;`; a pointer of any other type does not compile (data
+// in another 16-bit type goes through as_bfloat16 / as_float16). 16-bit K/V
+// are widened to float on load; all arithmetic is float32.
+class KvPointer {
+ public:
+  constexpr KvPointer() = default;
+  constexpr KvPointer(std::nullptr_t) {}
+  constexpr KvPointer(const float* p) : data_(p), type_(ElementType::kFloat32) {}
+  constexpr KvPointer(const bfloat16* p) : data_(p), type_(ElementType::kBFloat16) {}
+  constexpr KvPointer(const float16* p) : data_(p), type_(ElementType::kFloat16) {}
+
+  constexpr const void* data() const { return data_; }
+  constexpr ElementType type() const { return type_; }
+
+ private:
+  const void* data_ = nullptr;
+  ElementType type_ = ElementType::kFloat32;
 };
 
 enum class ScoreFunction : int {
@@ -97,9 +112,8 @@ struct AttentionTensors {
 
   const float* q = nullptr;
   std::size_t q_row_stride = 0, q_head_stride = 0;
-  const void* k = nullptr;
-  const void* v = nullptr;
-  KvType kv_type = KvType::kFloat32;
+  KvPointer k;  // K and V must have the same element type
+  KvPointer v;
   std::size_t kv_row_stride = 0, kv_head_stride = 0;
   float* o = nullptr;
   std::size_t o_row_stride = 0, o_head_stride = 0;

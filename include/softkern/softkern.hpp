@@ -12,6 +12,7 @@
 
 #include "softkern/attention.hpp"
 #include "softkern/dispatch.hpp"
+#include "softkern/element_types.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
 

@@ -1,8 +1,12 @@
-// softkern/softmax.hpp — softmax over float32 rows.
+// softkern/softmax.hpp — softmax over rows of float32, bfloat16 or float16.
 //
 //   float x[5] = {1, 2, 3, 4, 5}, y[5];
 //   softkern::Status s = softkern::softmax(x, y, 5);
 //   if (!s.ok()) std::fprintf(stderr, "%s\n", s.message());
+//   s = softkern::softmax(x, y, 5, {.temperature = 0.5f, .log = true});  // C++20
+//
+// Options are a plain aggregate: `{}`, designated initializers (C++20, in
+// declaration order) or a named SoftmaxOptions all work.
 //
 // Semantics (identical for every algorithm and every target):
 //  - n == 0 is a no-op. x == y (in place) is allowed; any other overlap is rejected.
@@ -17,6 +21,7 @@
 #include <cstddef>
 
 #include "softkern/dispatch.hpp"
+#include "softkern/element_types.hpp"
 #include "softkern/executor.hpp"
 #include "softkern/status.hpp"
 
@@ -41,15 +46,6 @@ enum class Algorithm : int {
   kOnline,
 };
 inline constexpr int kAlgorithmCount = 5;
-
-// Element types of softmax's input and output. 16-bit rows are widened to
-// float on load and rounded to nearest-even on store; the arithmetic and the
-// accumulation are float32 (README: the bound per type).
-enum class ElementType : int {
-  kFloat32 = 0,
-  kBFloat16,  // bfloat16: the upper 16 bits of a float32, in uint16_t storage
-  kFloat16,   // IEEE binary16, in uint16_t storage
-};
 
 // "auto", "three_pass_recompute", "three_pass_reload", "two_pass", "online".
 const char* algorithm_name(Algorithm algorithm);
@@ -99,12 +95,17 @@ Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& op
 Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
                     std::size_t rows, std::size_t cols, const SoftmaxOptions& options = {});
 
-// The same over 16-bit (or float32) elements: x and y hold `type` (bf16 and
-// f16 as uint16_t bit patterns, e.g. __bf16 / _Float16 / your own struct),
-// strides and n count elements. Every algorithm and option is available.
-Status softmax(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options = {});
-Status softmax_rows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
-                    std::size_t cols, ElementType type, const SoftmaxOptions& options = {});
+// The same over 16-bit rows (element_types.hpp): widened to float on load,
+// rounded to nearest-even on store, float32 arithmetic and accumulation
+// (README: the bound per type). n and strides count elements. Every algorithm
+// and option is available. Rows held in another 16-bit type go through
+// as_bfloat16 / as_float16.
+Status softmax(const bfloat16* x, bfloat16* y, std::size_t n, const SoftmaxOptions& options = {});
+Status softmax(const float16* x, float16* y, std::size_t n, const SoftmaxOptions& options = {});
+Status softmax_rows(const bfloat16* x, std::size_t x_stride, bfloat16* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options = {});
+Status softmax_rows(const float16* x, std::size_t x_stride, float16* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options = {});
 
 // The algorithm kAuto runs for a row of n elements on the active target.
 Algorithm auto_algorithm(std::size_t n);

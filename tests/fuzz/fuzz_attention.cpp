@@ -26,7 +26,7 @@ namespace {
 
 using softkern::AttentionOptions;
 using softkern::AttentionTensors;
-using softkern::KvType;
+using softkern::ElementType;
 
 class Bytes {
  public:
@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t flags = in.u8();
   const bool head_major = flags & 1, use_mask = flags & 2, use_sink = flags & 4, causal = flags & 8,
              windowed = flags & 16, bad_group = (flags & 0xE0) == 0xE0;
-  const KvType type = static_cast<KvType>(in.u8() % 3);
+  const ElementType type = static_cast<ElementType>(in.u8() % 3);
   const float temperatures[] = {1.0f, 0.5f, 2.0f, 0.125f, 0.0f, -1.0f};
   const std::uint8_t t_byte = in.u8();
   const float temperature = temperatures[t_byte < 250 ? t_byte % 4 : 4 + t_byte % 2];
@@ -135,10 +135,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t c = 0; c < dd; ++c) {
         const std::size_t at = j * row_stride + g * head_stride + c;
         float kv = poison ? NAN : in.small(), vv = poison ? NAN : in.small();
-        if (type == KvType::kBFloat16) {
+        if (type == ElementType::kBFloat16) {
           k16[at] = FloatToBf16Truncate(kv), v16[at] = FloatToBf16Truncate(vv);
           kv = Bf16ToFloat(k16[at]), vv = Bf16ToFloat(v16[at]);
-        } else if (type == KvType::kFloat16) {
+        } else if (type == ElementType::kFloat16) {
           k16[at] = FloatToHalfTruncate(kv), v16[at] = FloatToHalfTruncate(vv);
           kv = HalfToFloat(k16[at]), vv = HalfToFloat(v16[at]);
         }
@@ -152,9 +152,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   AttentionTensors t;
   t.queries = L, t.keys = n, t.heads = H, t.kv_heads = Hk, t.head_dim = d;
   t.q = q.data();
-  t.k = type == KvType::kFloat32 ? static_cast<const void*>(kf.data()) : k16.data();
-  t.v = type == KvType::kFloat32 ? static_cast<const void*>(vf.data()) : v16.data();
-  t.kv_type = type;
+  if (type == ElementType::kFloat32) {
+    t.k = kf.data();
+    t.v = vf.data();
+  } else if (type == ElementType::kBFloat16) {
+    t.k = softkern::as_bfloat16(k16.data());
+    t.v = softkern::as_bfloat16(v16.data());
+  } else {
+    t.k = softkern::as_float16(k16.data());
+    t.v = softkern::as_float16(v16.data());
+  }
   t.kv_row_stride = row_stride, t.kv_head_stride = head_stride;
   t.o = o.data();
   t.lse = lse.data();

@@ -167,12 +167,13 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   if (t.head_dim == 0 || t.head_dim > kMaxHeadDim) {
     return Status(StatusCode::kBadArgument, "attention: head_dim must be in [1, kMaxHeadDim = 256]");
   }
-  const int type = static_cast<int>(t.kv_type);
-  if (type < 0 || type > 2) return Status(StatusCode::kBadArgument, "attention: unknown KvType");
   const std::size_t d = t.head_dim, H = t.heads, Hk = t.kv_heads, L = t.queries, n = t.keys;
   if (L > 0 && (t.q == nullptr || t.o == nullptr)) return Status(StatusCode::kNullPointer, "attention: q or o is null with queries > 0");
-  if (L > 0 && n > 0 && (t.k == nullptr || t.v == nullptr)) {
+  if (L > 0 && n > 0 && (t.k.data() == nullptr || t.v.data() == nullptr)) {
     return Status(StatusCode::kNullPointer, "attention: k or v is null with keys > 0");
+  }
+  if (t.k.data() != nullptr && t.v.data() != nullptr && t.k.type() != t.v.type()) {
+    return Status(StatusCode::kBadArgument, "attention: k and v have different element types");
   }
   p->queries = L;
   p->keys = n;
@@ -182,12 +183,12 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   p->q = t.q;
   p->q_head_stride = t.q_head_stride != 0 ? t.q_head_stride : d;
   p->q_row_stride = t.q_row_stride != 0 ? t.q_row_stride : H * d;
-  p->k = t.k;
-  p->v = t.v;
-  p->kv_type = t.kv_type;
+  p->k = t.k.data();
+  p->v = t.v.data();
+  p->kv_type = t.k.type();
   p->kv_head_stride = t.kv_head_stride != 0 ? t.kv_head_stride : d;
   p->kv_row_stride = t.kv_row_stride != 0 ? t.kv_row_stride : Hk * d;
-  p->prefetch_kv = n > PerCoreL2Bytes() / (2 * KvTypeSize(t.kv_type) * d);  // K and V of one head
+  p->prefetch_kv = n > PerCoreL2Bytes() / (2 * KvTypeSize(p->kv_type) * d);  // K and V of one head
   p->o = t.o;
   p->o_head_stride = t.o_head_stride != 0 ? t.o_head_stride : d;
   p->o_row_stride = t.o_row_stride != 0 ? t.o_row_stride : H * d;

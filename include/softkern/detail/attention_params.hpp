@@ -13,6 +13,10 @@
 namespace softkern {
 namespace detail {
 
+// The element type of K and V rows in the kernels (AttentionTensors' KvPointer
+// carries it).
+using KvType = ElementType;
+
 // Every stride resolved (no zeros), positions as 64-bit integers, the score
 // scale folded: softmax feeds (q * q_scale).k + mask * mask_scale to the
 // exponential, q_scale = scale / T, mask_scale = 1 / T.

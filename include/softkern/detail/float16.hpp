@@ -1,7 +1,8 @@
 // softkern/detail/float16.hpp — exact scalar conversions between float and
 // IEEE binary16, rounding to nearest-even, with infinities, NaN and
-// subnormals. Used by the scalar target (the vector targets convert in
-// hardware) and by the tests.
+// subnormals. Behind the public to_float / to_float16 (element_types.hpp),
+// used by the scalar target (the vector targets convert in hardware) and by
+// the tests.
 #ifndef SOFTKERN_DETAIL_FLOAT16_HPP_
 #define SOFTKERN_DETAIL_FLOAT16_HPP_
 

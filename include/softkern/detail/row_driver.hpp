@@ -16,10 +16,10 @@
 #include <limits>
 #include <vector>
 
-#include "softkern/detail/float16.hpp"
 #include "softkern/detail/fp_env.hpp"
 #include "softkern/detail/kernel_table.hpp"
 #include "softkern/detail/row_stats.hpp"
+#include "softkern/element_types.hpp"
 #include "softkern/executor.hpp"
 #include "softkern/softmax.hpp"
 
@@ -52,31 +52,21 @@ void* Advance(void* p, std::size_t elements, std::size_t bytes) {
 
 // Element i of a row of `type`, as a float, and back (rounded to nearest-even).
 float ElementAt(const void* row, std::size_t i, ElementType type) {
-  if (type == ElementType::kFloat32) return static_cast<const float*>(row)[i];
-  const std::uint16_t bits = static_cast<const std::uint16_t*>(row)[i];
-  if (type == ElementType::kFloat16) return HalfBitsToFloat(bits);
-  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &wide, sizeof f);
-  return f;
+  switch (type) {
+    case ElementType::kBFloat16: return to_float(static_cast<const bfloat16*>(row)[i]);
+    case ElementType::kFloat16: return to_float(static_cast<const float16*>(row)[i]);
+    case ElementType::kFloat32: break;
+  }
+  return static_cast<const float*>(row)[i];
 }
 
 void SetElement(void* row, std::size_t i, ElementType type, float value) {
-  if (type == ElementType::kFloat32) {
-    static_cast<float*>(row)[i] = value;
-    return;
+  switch (type) {
+    case ElementType::kBFloat16: static_cast<bfloat16*>(row)[i] = to_bfloat16(value); return;
+    case ElementType::kFloat16: static_cast<float16*>(row)[i] = to_float16(value); return;
+    case ElementType::kFloat32: break;
   }
-  std::uint16_t bits;
-  if (type == ElementType::kFloat16) {
-    bits = FloatToHalfBits(value);
-  } else if (std::isnan(value)) {
-    bits = 0x7FC0;
-  } else {
-    std::uint32_t wide;
-    std::memcpy(&wide, &value, sizeof wide);
-    bits = static_cast<std::uint16_t>((wide + 0x7FFFu + ((wide >> 16) & 1u)) >> 16);
-  }
-  static_cast<std::uint16_t*>(row)[i] = bits;
+  static_cast<float*>(row)[i] = value;
 }
 
 // The row's semantics when its maximum is not finite, which is the reference

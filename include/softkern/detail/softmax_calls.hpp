@@ -59,15 +59,9 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   return Status::Ok();
 }
 
-const char* TypeError(ElementType type) {
-  const int t = static_cast<int>(type);
-  return t < 0 || t > 2 ? "unknown ElementType" : nullptr;
-}
-
 Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
   // IEEE defaults for the whole call: 1/T below is rounded in them too.
   const ScopedDefaultFpEnv fp_env;
-  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
   RowParams params;
   if (Status s = MakeRowParams(options, n, &params); !s.ok()) return s;
   params.element = type;
@@ -92,7 +86,6 @@ Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const
 Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
   const ScopedDefaultFpEnv fp_env;
-  if (const char* bad = TypeError(type)) return Status(StatusCode::kBadArgument, bad);
   RowParams params;
   if (Status s = MakeRowParams(options, cols, &params); !s.ok()) return s;
   params.element = type;
@@ -138,19 +131,24 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
 Status softmax(const float* x, float* y, std::size_t n, const SoftmaxOptions& options) {
   return detail::SoftmaxRow(x, y, n, ElementType::kFloat32, options);
 }
-
-Status softmax(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
-  return detail::SoftmaxRow(x, y, n, type, options);
+Status softmax(const bfloat16* x, bfloat16* y, std::size_t n, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, ElementType::kBFloat16, options);
+}
+Status softmax(const float16* x, float16* y, std::size_t n, const SoftmaxOptions& options) {
+  return detail::SoftmaxRow(x, y, n, ElementType::kFloat16, options);
 }
 
 Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t y_stride, std::size_t rows,
                     std::size_t cols, const SoftmaxOptions& options) {
   return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, ElementType::kFloat32, options);
 }
-
-Status softmax_rows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
-                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
-  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, type, options);
+Status softmax_rows(const bfloat16* x, std::size_t x_stride, bfloat16* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, ElementType::kBFloat16, options);
+}
+Status softmax_rows(const float16* x, std::size_t x_stride, float16* y, std::size_t y_stride, std::size_t rows,
+                    std::size_t cols, const SoftmaxOptions& options) {
+  return detail::SoftmaxRows(x, x_stride, y, y_stride, rows, cols, ElementType::kFloat16, options);
 }
 
 namespace detail {

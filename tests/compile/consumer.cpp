@@ -1,0 +1,151 @@
+// Every public function of softkern, called the way its header shows: `{}`
+// and C++20 designated initializers for options, std::vector data(), typed
+// 16-bit rows, and data in other 16-bit types through as_bfloat16 /
+// as_float16. Compiled, never run, by every C++ compiler CTest finds
+// (tests/compile/CMakeLists.txt), with -Wall -Wextra -Wpedantic -Werror: a
+// call a user would write that is ambiguous, or that warns, fails the test.
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include "softkern/softkern.hpp"
+
+namespace {
+
+void report(softkern::Status s) {
+  if (!s.ok()) std::fprintf(stderr, "%d: %s\n", static_cast<int>(s.code()), s.message());
+}
+
+void softmax_calls() {
+  std::vector<float> x(64, 1.0f), y(64);
+  const std::size_t n = x.size();
+  report(softkern::softmax(x.data(), y.data(), n));
+  report(softkern::softmax(x.data(), y.data(), n, {}));
+  report(softkern::softmax(x.data(), y.data(), n, {.temperature = 0.5f}));
+  report(softkern::softmax(x.data(), y.data(), n, {.algorithm = softkern::Algorithm::kTwoPass, .log = true}));
+  report(softkern::softmax(x.data(), y.data(), n, {.has_sink = true, .sink = 0.0f}));
+  report(softkern::softmax(x.data(), y.data(), n, {.executor = &softkern::default_executor()}));
+  softkern::SoftmaxOptions options;
+  options.streaming = softkern::StreamingStores::kNever;
+  report(softkern::softmax(x.data(), x.data(), n, options));  // in place
+  const std::vector<float>& cx = x;
+  report(softkern::softmax(cx.data(), y.data(), n));
+  float a[4] = {1, 2, 3, 4}, b[4];
+  report(softkern::softmax(a, b, 4));
+
+  report(softkern::softmax_rows(x.data(), 16, y.data(), 16, 4, 16));
+  report(softkern::softmax_rows(x.data(), 16, y.data(), 16, 4, 16, {}));
+  report(softkern::softmax_rows(x.data(), 16, y.data(), 16, 4, 16, {.temperature = 2.0f}));
+
+  std::vector<softkern::bfloat16> xb(n), yb(n);
+  std::vector<softkern::float16> xh(n), yh(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    xb[i] = softkern::to_bfloat16(x[i]);
+    xh[i] = softkern::to_float16(x[i]);
+  }
+  report(softkern::softmax(xb.data(), yb.data(), n));
+  report(softkern::softmax(xb.data(), yb.data(), n, {}));
+  report(softkern::softmax(xh.data(), yh.data(), n, {.log = true}));
+  report(softkern::softmax_rows(xb.data(), 16, yb.data(), 16, 4, 16, {}));
+  report(softkern::softmax_rows(xh.data(), 16, yh.data(), 16, 4, 16, {.algorithm = softkern::Algorithm::kOnline}));
+  const float back = softkern::to_float(yb[0]) + softkern::to_float(yh[0]);
+  (void)back;
+
+  // Bits held in another 2-byte type: the caller says which format they are.
+  std::vector<std::uint16_t> bits(n, 0x3F80), out(n);
+  report(softkern::softmax(softkern::as_bfloat16(bits.data()), softkern::as_bfloat16(out.data()), n));
+  const std::uint16_t* cbits = bits.data();
+  report(softkern::softmax(softkern::as_float16(cbits), softkern::as_float16(out.data()), n, {}));
+#if defined(__x86_64__) && defined(__FLT16_MANT_DIG__) && !defined(__clang__)
+  std::vector<_Float16> native_h(n, static_cast<_Float16>(1.0f)), native_out(n);
+  report(softkern::softmax(softkern::as_float16(native_h.data()), softkern::as_float16(native_out.data()), n));
+#endif
+#if defined(__BFLT16_MANT_DIG__)
+  std::vector<__bf16> native_b(n), native_bout(n);
+  report(softkern::softmax(softkern::as_bfloat16(native_b.data()), softkern::as_bfloat16(native_bout.data()), n));
+#endif
+
+  std::printf("%s %s %zu %d\n", softkern::algorithm_name(softkern::auto_algorithm(n)),
+              softkern::algorithm_name(softkern::Algorithm::kAuto), softkern::streaming_threshold_bytes(),
+              softkern::streams_for(n, softkern::StreamingStores::kAuto) ? 1 : 0);
+}
+
+void attention_calls() {
+  constexpr std::size_t L = 2, n = 8, H = 4, Hk = 2, d = 16;
+  std::vector<float> q(L * H * d, 0.1f), k(n * Hk * d, 0.2f), v(n * Hk * d, 0.3f), o(L * H * d), lse(L * H);
+  softkern::AttentionTensors t;
+  t.queries = L;
+  t.keys = n;
+  t.heads = H;
+  t.kv_heads = Hk;
+  t.head_dim = d;
+  t.q = q.data();
+  t.k = k.data();
+  t.v = v.data();
+  t.o = o.data();
+  t.lse = lse.data();
+  report(softkern::attention(t));
+  report(softkern::attention(t, {}));
+  report(softkern::attention(t, {.score = softkern::ScoreFunction::kSigmoid}));
+  report(softkern::attention(t, {.scale = 0.25f, .causal = false, .window = 4}));
+
+  // Designated initializers for the tensors too; 16-bit K/V as typed pointers.
+  std::vector<softkern::bfloat16> kb(k.size()), vb(v.size());
+  std::vector<softkern::float16> kh(k.size()), vh(v.size());
+  report(softkern::attention({.queries = L, .keys = n, .heads = H, .kv_heads = Hk, .head_dim = d,
+                              .q = q.data(), .k = kb.data(), .v = vb.data(), .o = o.data()}));
+  t.k = kh.data();
+  t.v = vh.data();
+  report(softkern::attention(t));
+  std::vector<std::uint16_t> kbits(k.size()), vbits(v.size());
+  t.k = softkern::as_bfloat16(kbits.data());
+  t.v = softkern::as_bfloat16(vbits.data());
+  std::printf("%d %p\n", static_cast<int>(t.k.type()), t.v.data());
+  t.k = nullptr;
+
+  std::vector<float> parts(2 * L * H * d), parts_lse(2 * L * H), merged(L * H * d), merged_lse(L * H);
+  report(softkern::attention_merge(2, L * H, H, d, parts.data(), parts_lse.data(), merged.data(), merged_lse.data()));
+  report(softkern::attention_merge(2, L * H, H, d, parts.data(), parts_lse.data(), merged.data(), nullptr, {}));
+
+  softkern::AttentionTensors lt = t;
+  lt.queries = lt.keys = n;
+  lt.k = k.data();
+  lt.v = v.data();
+  std::vector<float> state(H * d * d), normaliser(H * d), decay(H, 0.1f);
+  std::vector<float> lq(n * H * d), lo(n * H * d);
+  lt.q = lq.data();
+  lt.o = lo.data();
+  lt.lse = nullptr;
+  report(softkern::linear_attention(lt, state.data(), normaliser.data()));
+  report(softkern::linear_attention(lt, state.data(), normaliser.data(), {}));
+  report(softkern::linear_attention(lt, state.data(), nullptr, {.kind = softkern::LinearKind::kDecay, .decay = decay.data()}));
+  std::printf("%s\n", softkern::score_function_name(softkern::ScoreFunction::kSoftplus));
+}
+
+void dispatch_and_executor_calls() {
+  softkern::Isa isas[softkern::kIsaCount];
+  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
+  softkern::Isa parsed;
+  report(softkern::parse_isa("avx2", &parsed));
+  std::printf("%zu %s %d %d %s\n", count, softkern::isa_name(softkern::active_isa()),
+              softkern::isa_compiled(parsed) ? 1 : 0, softkern::isa_supported(parsed) ? 1 : 0,
+              softkern::isa_name(softkern::dispatched_isa()));
+  report(softkern::force_isa(softkern::Isa::kScalar));
+  softkern::reset_isa();
+  report(softkern::environment_status());
+
+  auto serial = softkern::make_executor(1, [](std::size_t tasks, const auto& task) {
+    for (std::size_t i = 0; i < tasks; ++i) task(i);
+  });
+  std::vector<float> x(8, 0.0f), y(8);
+  report(softkern::softmax(x.data(), y.data(), x.size(), {.executor = &serial}));
+  std::printf("%zu\n", softkern::default_executor().concurrency());
+}
+
+}  // namespace
+
+int main() {
+  softmax_calls();
+  attention_calls();
+  dispatch_and_executor_calls();
+}
