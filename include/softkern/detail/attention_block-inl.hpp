@@ -276,58 +276,6 @@ HWY_INLINE void ScoreBlockAndLoadV(DF df, const AttentionParams& p, const Tile& 
   sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
 }
 
-// o_r = o_r * alpha + sum_j p_j v_j over keys [b, e) of the block, skipping
-// zero weights (invisible keys: their V is never read into the result), V
-// rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
-// way, if given.
-template <typename T>
-HWY_INLINE void AccumulateVT(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                             std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
-  const std::size_t N = hn::Lanes(df);
-  const VF va = hn::Set(df, alpha);
-  std::size_t c = 0;
-  for (; c + 4 * N <= dp; c += 4 * N) {
-    VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + N), a2 = hn::Load(df, o + c + 2 * N),
-       a3 = hn::Load(df, o + c + 3 * N);
-    if (alpha != 1.0f) {
-      a0 = hn::Mul(a0, va);
-      a1 = hn::Mul(a1, va);
-      a2 = hn::Mul(a2, va);
-      a3 = hn::Mul(a3, va);
-    }
-    for (std::size_t j = b; j < e; ++j) {
-      if (c == 0) PrefetchNext(next, j);
-      if (pw[j] == 0.0f) continue;
-      const VF w = hn::Set(df, pw[j]);
-      const T* v = static_cast<const T*>(vrow[j]) + c;
-      a0 = hn::MulAdd(w, LoadAsFloat(df, v), a0);
-      a1 = hn::MulAdd(w, LoadAsFloat(df, v + N), a1);
-      a2 = hn::MulAdd(w, LoadAsFloat(df, v + 2 * N), a2);
-      a3 = hn::MulAdd(w, LoadAsFloat(df, v + 3 * N), a3);
-    }
-    hn::Store(a0, df, o + c);
-    hn::Store(a1, df, o + c + N);
-    hn::Store(a2, df, o + c + 2 * N);
-    hn::Store(a3, df, o + c + 3 * N);
-  }
-  for (; c < dp; c += N) {
-    VF a0 = hn::Load(df, o + c);
-    if (alpha != 1.0f) a0 = hn::Mul(a0, va);
-    for (std::size_t j = b; j < e; ++j) {
-      if (c == 0) PrefetchNext(next, j);  // when dp < 4 vectors
-      if (pw[j] == 0.0f) continue;
-      a0 = hn::MulAdd(hn::Set(df, pw[j]), LoadAsFloat(df, static_cast<const T*>(vrow[j]) + c), a0);
-    }
-    hn::Store(a0, df, o + c);
-  }
-}
-
-HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                            KvType vtype, std::size_t b, std::size_t e, std::size_t dp,
-                            const NextRows* next = nullptr) {
-  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVT<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
-}
-
 // a_c += w v_c for the C column vectors of one row's panel (C = 1, 2 or 4).
 template <std::size_t C>
 HWY_INLINE void MulAddPanel(DF df, float w, VF v0, VF v1, VF v2, VF v3, VF& a0, VF& a1, VF& a2, VF& a3) {
@@ -350,6 +298,69 @@ HWY_INLINE void ScalePanel(DF df, float alpha, VF& a0, VF& a1, VF& a2, VF& a3) {
     a2 = hn::Mul(a2, va);
     a3 = hn::Mul(a3, va);
   }
+}
+
+// Columns [c, c + C N) of one row, C = 8, 4 or 1: o = o * alpha + sum_j
+// p_j v_j over keys [b, e), skipping zero weights (invisible keys: their V
+// is never read into the result). Eight column vectors per pass (d = 128:
+// two passes over the block's V rows on AVX2, one on AVX-512) keep eight
+// independent chains in flight for one broadcast weight.
+template <std::size_t C, typename T>
+HWY_INLINE void AccumulateVRowPanel(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                                    std::size_t b, std::size_t e, std::size_t c, const NextRows* next) {
+  const std::size_t N = hn::Lanes(df);
+  const std::size_t step = C > 1 ? N : 0;
+  VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + step), a2 = hn::Load(df, o + c + 2 * step),
+     a3 = hn::Load(df, o + c + 3 * step);
+  const std::size_t step8 = C > 4 ? N : 0;
+  VF a4 = hn::Load(df, o + c + 4 * step8), a5 = hn::Load(df, o + c + 5 * step8), a6 = hn::Load(df, o + c + 6 * step8),
+     a7 = hn::Load(df, o + c + 7 * step8);
+  if (alpha != 1.0f) {
+    ScalePanel<C < 4 ? C : 4>(df, alpha, a0, a1, a2, a3);
+    if constexpr (C > 4) ScalePanel<4>(df, alpha, a4, a5, a6, a7);
+  }
+  for (std::size_t j = b; j < e; ++j) {
+    PrefetchNext(next, j);
+    if (pw[j] == 0.0f) continue;
+    const T* v = static_cast<const T*>(vrow[j]) + c;
+    MulAddPanel<C < 4 ? C : 4>(df, pw[j], LoadAsFloat(df, v), LoadAsFloat(df, v + step),
+                               LoadAsFloat(df, v + 2 * step), LoadAsFloat(df, v + 3 * step), a0, a1, a2, a3);
+    if constexpr (C > 4) {
+      MulAddPanel<4>(df, pw[j], LoadAsFloat(df, v + 4 * N), LoadAsFloat(df, v + 5 * N), LoadAsFloat(df, v + 6 * N),
+                     LoadAsFloat(df, v + 7 * N), a4, a5, a6, a7);
+    }
+  }
+  hn::Store(a0, df, o + c);
+  if constexpr (C > 1) {
+    hn::Store(a1, df, o + c + N);
+    hn::Store(a2, df, o + c + 2 * N);
+    hn::Store(a3, df, o + c + 3 * N);
+  }
+  if constexpr (C > 4) {
+    hn::Store(a4, df, o + c + 4 * N);
+    hn::Store(a5, df, o + c + 5 * N);
+    hn::Store(a6, df, o + c + 6 * N);
+    hn::Store(a7, df, o + c + 7 * N);
+  }
+}
+
+// o = o * alpha + sum_j p_j v_j over keys [b, e) of the block for one row,
+// V rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
+// way, if given.
+template <typename T>
+HWY_INLINE void AccumulateVT(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                             std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
+  const std::size_t N = hn::Lanes(df);
+  std::size_t c = 0;
+  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowPanel<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowPanel<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c < dp; c += N) AccumulateVRowPanel<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+}
+
+HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                            KvType vtype, std::size_t b, std::size_t e, std::size_t dp,
+                            const NextRows* next = nullptr) {
+  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVT<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
 }
 
 // The p.v micro-kernel: columns [c, c + C N) of kVRows rows, o_r = o_r *
