@@ -11,19 +11,31 @@
 # target the emulated CPU reports (getauxval) in turn. The neon run tests the
 # neon and scalar targets; the SVE runs test sve and sve2, plus everything
 # that is not per target (dispatch across all four targets, SOFTKERN_ISA,
-# threads, examples). The per-target tests of neon and scalar are left out of
-# the SVE runs (ctest -E): their code and the instructions qemu executes for
-# it do not depend on the emulated CPU model, so repeating them would only
-# double the emulated time. (qemu-aarch64's default CPU is "max", i.e. SVE2
-# at 512 bits; the NEON-only run needs a CPU without SVE.)
+# threads, examples). The neon and scalar targets are left out of the SVE
+# runs: the per-target tests by name (ctest -E), and the tests that loop over
+# the targets themselves (attention) by SOFTKERN_TEST_ISAS="sve2 sve"
+# (tests/support.hpp). Their code and the instructions qemu executes for it do
+# not depend on the emulated CPU model, so repeating them would only double
+# the emulated time. (qemu-aarch64's default CPU is "max", i.e. SVE2 at 512
+# bits; the NEON-only run needs a CPU without SVE.)
 # Before each run the script checks that the CPU reports the targets and the
 # SVE vector length the run is for, so a qemu that ignored QEMU_CPU could not
 # pass silently.
 #
-#   scripts/test_arm.sh [--build DIR] [--runs "neon sve128 sve512"] [--no-setup]
+#   scripts/test_arm.sh [--build DIR] [--runs "neon sve128 sve512"] [--sweep full|boundaries]
+#                       [--no-setup]
 #
 #   --build DIR   the cross build tree (default: build-arm in the repository)
 #   --runs LIST   which of the runs above (default: all three)
+#   --sweep S     SOFTKERN_TEST_SWEEP for the runs (tests/support.hpp):
+#                 "boundaries" (the default, what CI runs) keeps every target,
+#                 algorithm, option and distribution but, of the lengths
+#                 0..300, every length up to 131 and the leaf boundaries
+#                 (191-193, 255-257, 300), and fewer option variants on the
+#                 longest rows; "full" runs every sweep at the depth of the
+#                 native suite (every length 0..300, every long row with every
+#                 option), about three times as long. scripts/test_full.sh
+#                 runs it.
 #   --no-setup    do not call scripts/setup.sh --arm for missing packages
 #
 # Prints, per run, the CTest summary line and its wall time, then the worst
@@ -37,13 +49,15 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$repo/build-arm"
 runs="neon sve128 sve512"
+sweep=boundaries
 setup=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --sweep) sweep=$2; shift 2 ;;
     --no-setup) setup=0; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test_arm.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +107,14 @@ exclude_of() {
     *) echo "/(neon|scalar)(_[a-z0-9_]+)?( |$)" ;;
   esac
 }
+# SOFTKERN_TEST_ISAS for the run: the targets the tests that loop over the
+# targets run (empty: all the CPU supports).
+test_isas_of() {
+  case "$1" in
+    neon) echo "" ;;
+    *) echo "sve2 sve" ;;
+  esac
+}
 sve_bytes_of() {
   case "$1" in
     sve128) echo 16 ;;
@@ -102,13 +124,20 @@ sve_bytes_of() {
 }
 
 export SOFTKERN_SKIP_LARGE_ROW=1
+case "$sweep" in
+  full|boundaries) export SOFTKERN_TEST_SWEEP=$sweep ;;
+  *) echo "test_arm.sh: --sweep takes full or boundaries, not '$sweep'" >&2; exit 2 ;;
+esac
+echo "test_arm.sh: SOFTKERN_TEST_SWEEP=$sweep"
 summary=()
 failed=0
 for run in $runs; do
   cpu=$(cpu_of "$run")
   export QEMU_CPU=$cpu
+  export SOFTKERN_TEST_ISAS
+  SOFTKERN_TEST_ISAS=$(test_isas_of "$run")
   echo
-  echo "== arm $run: QEMU_CPU=$cpu"
+  echo "== arm $run: QEMU_CPU=$cpu SOFTKERN_TEST_ISAS='$SOFTKERN_TEST_ISAS'"
   # What the emulated CPU reports, through the library's own detection.
   probe=$("${qemu[@]}" "$build/tests/test_dispatch" --gtest_filter='Dispatch.StreamingChoiceFollowsTheTarget' 2>&1) || {
     echo "$probe"; echo "test_arm.sh: the dispatch probe failed under QEMU_CPU=$cpu"; exit 1; }
@@ -144,8 +173,8 @@ for run in $runs; do
     # The failures, as CTest lists them, and their output.
     sed -n '/The following tests FAILED/,$p' "$logs/ctest-$run.log"
   fi
-  echo "arm $run: $line (wall ${wall}s)"
-  summary+=("$(printf 'arm %-7s %-18s %s (wall %ss)' "$run" "$cpu" "$line" "$wall")")
+  echo "arm $run: $line (wall ${wall}s, $sweep sweep)"
+  summary+=("$(printf 'arm %-7s %-18s %s (wall %ss, %s sweep)' "$run" "$cpu" "$line" "$wall" "$sweep")")
 done
 
 # Worst figures over every run, per target and algorithm, from test_softmax's

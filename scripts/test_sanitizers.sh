@@ -8,25 +8,38 @@
 # Prints each CTest summary line; exits non-zero on any failure or report.
 #
 #   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14] [--only asan|tsan]
+#                              [--sweep full|boundaries]
+#
+# --sweep sets SOFTKERN_TEST_SWEEP (tests/support.hpp) for both runs:
+# "boundaries" (the default, what CI runs) keeps every test, target,
+# algorithm, option and distribution but, of the lengths 0..300, every length
+# up to 131 and the leaf boundaries (191-193, 255-257, 300), and fewer option
+# variants on the longest rows; "full" runs every sweep at the depth of the
+# native suite. scripts/test_full.sh runs it.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work="$repo/build-sanitizers" cxx=g++ only=""
+work="$repo/build-sanitizers" cxx=g++ only="" sweep=boundaries
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --work) work=$2; shift 2 ;;
     --compiler) cxx=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sweep) sweep=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test_sanitizers.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+case "$sweep" in
+  full|boundaries) export SOFTKERN_TEST_SWEEP=$sweep ;;
+  *) echo "test_sanitizers.sh: --sweep takes full or boundaries, not '$sweep'" >&2; exit 2 ;;
+esac
 jobs=$(nproc 2>/dev/null || echo 2)
 common=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOFTKERN_BUILD_BENCH=OFF
         -DSOFTKERN_BUILD_EXAMPLES=OFF)
 
 asan_line="skipped" tsan_line="skipped"
 if [[ "$only" != tsan ]]; then
-echo "== ASan + UBSan: whole suite ($cxx)"
+echo "== ASan + UBSan: whole suite ($cxx, $sweep sweep)"
 start=$SECONDS
 cmake -S "$repo" -B "$work/asan" "${common[@]}" \
   -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
@@ -51,4 +64,4 @@ tsan_line=$(grep -E '^[0-9]+% tests passed' "$work.tsan.log" | tail -n1)
 echo "-- TSan: ${tsan_line} ($((SECONDS - start))s)"
 fi
 
-echo "sanitizers: ASan+UBSan ${asan_line}; TSan ${tsan_line}"
+echo "sanitizers: ASan+UBSan ${asan_line}; TSan ${tsan_line} ($sweep sweep)"

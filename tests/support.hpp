@@ -268,7 +268,10 @@ inline Reference reference_softmax(const float* x, std::size_t n, const SoftmaxO
   for (std::size_t i = 0; i < n; ++i) {
     if (x[i] == -kInf) continue;
     ref.z[i] = (static_cast<Wide>(x[i]) - m) / t;
-    s += reference_exp(ref.z[i]);
+    // e^z_i is kept in r until s is known: one exponential per element, not
+    // two (the reference is most of the suite's time under qemu).
+    ref.r[i] = reference_exp(ref.z[i]);
+    s += ref.r[i];
   }
   if (o.has_sink) s += reference_exp((static_cast<Wide>(o.sink) - m) / t);
   const Wide log_s = std::log(s);
@@ -277,7 +280,7 @@ inline Reference reference_softmax(const float* x, std::size_t n, const SoftmaxO
       ref.r[i] = o.log ? -kInf : Wide{0};  // weight exactly 0
       ref.exact[i] = 1;
     } else {
-      ref.r[i] = o.log ? ref.z[i] - log_s : reference_exp(ref.z[i]) / s;
+      ref.r[i] = o.log ? ref.z[i] - log_s : ref.r[i] / s;
     }
     if (!o.log) ref.sum += ref.r[i];
   }
@@ -604,6 +607,61 @@ inline Accuracy run_softmax_case(const std::vector<float>& x, const SoftmaxOptio
 }
 
 // ---------------------------------------------------------------------------
+// Sweep depth: the environment variable SOFTKERN_TEST_SWEEP.
+//
+// Unset, or "full": every sweep at its full depth (every length 0..300, the
+// long rows with every distribution and option). The README's test command
+// runs this; so does scripts/test_full.sh, under qemu and the sanitizers.
+//
+// "boundaries": set by scripts/test_arm.sh (qemu) and scripts/test_sanitizers.sh,
+// where every instruction is emulated or instrumented and the full sweeps
+// cost ten times and more their native time. Every target, algorithm, option,
+// distribution and layout still runs; what is left out is lengths that only
+// repeat a code path other lengths already take:
+//  - short rows (sweep_lengths): every length up to 131, which on every target
+//    (vectors of at most 16 floats: AVX-512, SVE at 512 bits) is zero, one
+//    and two passes of the four-vector loops, each followed by 0..3 single
+//    vectors and every tail length; above that, the leaf boundaries of the
+//    targets whose leaves (64 vectors) are shorter than 300 floats (scalar:
+//    64, NEON and SVE at 128 bits: 256), which include 2^k - 1, 2^k, 2^k + 1;
+//    and the sweep's last length;
+//  - long rows: every length (each over leaf boundaries of every target; the
+//    threaded row over the chunk boundaries) with every distribution, but
+//    the option variants, which change constants folded into the same loops,
+//    only at the shorter long lengths (each test says which).
+// ---------------------------------------------------------------------------
+enum class Sweep { kFull, kBoundaries };
+
+inline Sweep sweep_depth() {
+  static const Sweep depth = [] {
+    const char* env = std::getenv("SOFTKERN_TEST_SWEEP");
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "full") == 0) return Sweep::kFull;
+    if (std::strcmp(env, "boundaries") == 0) return Sweep::kBoundaries;
+    std::fprintf(stderr, "SOFTKERN_TEST_SWEEP=%s: expected full or boundaries\n", env);
+    std::abort();
+  }();
+  return depth;
+}
+inline bool full_sweep() { return sweep_depth() == Sweep::kFull; }
+inline const char* sweep_name() { return full_sweep() ? "full sweep" : "boundary sweep"; }
+
+// The lengths of [first, last] a sweep runs: all of them (full), or the
+// boundary lengths among them (above).
+inline std::vector<std::size_t> sweep_lengths(std::size_t first, std::size_t last) {
+  constexpr std::size_t kWidestLanes = 16;
+  constexpr std::size_t kEveryLengthUpTo = 2 * 4 * kWidestLanes + 3;  // 131
+  constexpr std::size_t kLeafBoundaries[] = {191, 192, 193, 255, 256, 257};
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = first; n <= last; ++n) {
+    if (full_sweep() || n <= kEveryLengthUpTo || n == last ||
+        std::find(std::begin(kLeafBoundaries), std::end(kLeafBoundaries), n) !=
+            std::end(kLeafBoundaries))
+      lengths.push_back(n);
+  }
+  return lengths;
+}
+
+// ---------------------------------------------------------------------------
 // ISA and algorithm parameterisation.
 // ---------------------------------------------------------------------------
 inline constexpr Algorithm kAllAlgorithms[] = {
@@ -661,9 +719,33 @@ class ScopedIsa {
   Status status_;
 };
 
-// Runs body(isa) once per supported ISA with that ISA forced, resetting after.
+// SOFTKERN_TEST_ISAS, if set, is a list of target names ("sve2 sve"):
+// for_each_supported_isa then runs only those of the supported targets.
+// scripts/test_arm.sh sets it for its SVE runs, which leave the neon and
+// scalar targets to the NEON run (the code qemu runs for them does not
+// depend on the emulated CPU); the per-target parameterised tests are left
+// out there by name (ctest -E) instead.
+inline bool isa_selected_for_test(Isa isa) {
+  const char* env = std::getenv("SOFTKERN_TEST_ISAS");
+  if (env == nullptr || *env == '\0') return true;
+  std::istringstream names(env);
+  std::string name;
+  while (names >> name) {
+    Isa listed;
+    if (!softkern::parse_isa(name.c_str(), &listed).ok()) {
+      std::fprintf(stderr, "SOFTKERN_TEST_ISAS: unknown target '%s'\n", name.c_str());
+      std::abort();
+    }
+    if (listed == isa) return true;
+  }
+  return false;
+}
+
+// Runs body(isa) once per supported ISA (selected by SOFTKERN_TEST_ISAS, if
+// set) with that ISA forced, resetting after.
 inline void for_each_supported_isa(const std::function<void(Isa)>& body) {
   for (Isa isa : supported_isa_list()) {
+    if (!isa_selected_for_test(isa)) continue;
     SCOPED_TRACE(std::string("isa=") + softkern::isa_name(isa));
     ScopedIsa scoped(isa);
     ASSERT_TRUE(scoped.status().ok()) << scoped.status().message();

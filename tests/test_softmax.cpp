@@ -1,6 +1,6 @@
 // Accuracy of softmax() and softmax_rows() against the long-double reference,
-// for every algorithm on every ISA this CPU supports: every length up to 300
-// (all vector tails), long rows, every alignment, every option, and
+// for every algorithm on every ISA this CPU supports: lengths up to 300 (all
+// vector tails), long rows, every alignment, every option, and
 // distributions chosen to break naive kernels (overflowing sums, underflowing
 // weights, ties, denormal differences, masked entries).
 #include <map>
@@ -12,13 +12,14 @@ namespace {
 
 class SoftmaxAccuracy : public IsaAlgorithmTest {};
 
-// Each length 0..300 covers every tail size of every vector width several
-// times over. The offset rotates with the length (n % 16 floats from a
-// 64-byte boundary) so the sweep also crosses every alignment.
-TEST_P(SoftmaxAccuracy, EveryLengthUpTo300AllDistributionsAllOptions) {
+// Lengths 0..300 (every one in the full sweep, the boundary lengths in the
+// boundary sweep: support.hpp, sweep_lengths) cover every tail size of every
+// vector width several times over. The offset rotates with the length (n % 16
+// floats from a 64-byte boundary) so the sweep also crosses every alignment.
+TEST_P(SoftmaxAccuracy, LengthsUpTo300AllDistributionsAllOptions) {
   FailureLog log;
   Accuracy total;
-  for (std::size_t n = 0; n <= 300; ++n) {
+  for (std::size_t n : sweep_lengths(0, 300)) {
     for (Distribution d : kAllDistributions) {
       const std::vector<float> x = make_row(d, n, /*seed=*/1);
       for (const NamedOptions& variant : option_variants()) {
@@ -32,19 +33,25 @@ TEST_P(SoftmaxAccuracy, EveryLengthUpTo300AllDistributionsAllOptions) {
       }
     }
   }
-  report_accuracy(label() + " lengths 0..300", total);
+  report_accuracy(label() + " lengths 0..300 (" + sweep_name() + ")", total);
 }
 
 // Long rows: past every unrolling factor, past L1 and L2 (the auto algorithm
 // switches on length), and long enough for the sum's rounding to accumulate.
+// The boundary sweep checks 65537 with the plain and the all-options variant
+// only (every option is checked at 1000 and 4099).
 TEST_P(SoftmaxAccuracy, LongRows) {
   FailureLog log;
   Accuracy total;
+  const std::vector<NamedOptions> all_variants = option_variants();
   for (std::size_t n : {std::size_t{1000}, std::size_t{4099}, std::size_t{65537}}) {
     Accuracy per_length;
+    const std::vector<NamedOptions> variants =
+        full_sweep() || n < 65537 ? all_variants
+                                  : std::vector<NamedOptions>{all_variants[0], all_variants[7]};
     for (Distribution d : kAllDistributions) {
       const std::vector<float> x = make_row(d, n, /*seed=*/2);
-      for (const NamedOptions& variant : option_variants()) {
+      for (const NamedOptions& variant : variants) {
         const SoftmaxOptions o = with_algorithm(variant.options);
         const Reference ref = reference_softmax(x.data(), n, o);
         const std::string context =
@@ -58,7 +65,9 @@ TEST_P(SoftmaxAccuracy, LongRows) {
   }
 
   // 2^20 elements (4 MiB, beyond L2): a few representative combinations, to
-  // keep the suite fast; the reference costs far more than the kernel.
+  // keep the suite fast; the reference costs far more than the kernel. The
+  // boundary sweep keeps the two that between them have every option, a
+  // masked row, in place and out of place (the third and the fifth).
   const std::size_t n = std::size_t{1} << 20;
   struct Combo {
     Distribution d;
@@ -70,9 +79,10 @@ TEST_P(SoftmaxAccuracy, LongRows) {
       {Distribution::kMaskedNegInf, 7, false}, {Distribution::kNearOverflow, 6, false},
       {Distribution::kLogits, 3, true},
   };
-  const std::vector<NamedOptions> variants = option_variants();
+  const std::vector<NamedOptions>& variants = all_variants;
   Accuracy large;
   for (const Combo& c : combos) {
+    if (!full_sweep() && &c != &combos[2] && &c != &combos[4]) continue;
     const std::vector<float> x = make_row(c.d, n, /*seed=*/3);
     const SoftmaxOptions o = with_algorithm(variants[c.variant].options);
     const Reference ref = reference_softmax(x.data(), n, o);

@@ -90,17 +90,24 @@ TEST_P(ThreadedRows, SameBitsWithAnyExecutorAndThreadCount) {
 // One long row on several threads: cut into fixed chunks of 2^18 elements
 // whose stats merge exactly, so the bits do not depend on the executor or its
 // thread count, and the result is within the bound (it may differ from the
-// one-chunk result by rounding). Special rows keep their semantics.
+// one-chunk result by rounding). Special rows keep their semantics. The full
+// sweep runs each distribution with both option variants; the boundary sweep
+// (support.hpp) one variant per distribution, in turn, so that each
+// distribution and each variant still crosses the chunk boundaries.
 TEST_P(ThreadedRows, LongRowSplitAcrossThreads) {
   FailureLog log;
   auto two = thread_per_task_executor(2), three = thread_per_task_executor(3);
   softkern::Executor* executors[] = {&softkern::default_executor(), &two, &three};
   const std::size_t n = 3 * (std::size_t{1} << 18) + 12345;
   const NamedOptions variants[] = {option_variants()[0], option_variants()[7]};
-  for (Distribution dist : {Distribution::kLogits, Distribution::kWide, Distribution::kMaskedNegInf,
-                            Distribution::kDominantTail}) {
+  const Distribution distributions[] = {Distribution::kLogits, Distribution::kWide,
+                                        Distribution::kMaskedNegInf, Distribution::kDominantTail};
+  for (std::size_t k = 0; k < std::size(distributions); ++k) {
+    const Distribution dist = distributions[k];
     const std::vector<float> x = make_row(dist, n, 60);
-    for (const NamedOptions& variant : variants) {
+    for (std::size_t v = 0; v < std::size(variants); ++v) {
+      if (!full_sweep() && v != k % std::size(variants)) continue;
+      const NamedOptions& variant = variants[v];
       SoftmaxOptions o = with_algorithm(variant.options);
       const Reference ref = reference_softmax(x.data(), n, o);
       std::vector<float> first;
