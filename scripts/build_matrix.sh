@@ -10,7 +10,9 @@
 #                 own Highway foreach_target.h / HWY_DYNAMIC_DISPATCH kernel,
 # and the implementation TU softkern_impl with the cell's flags; then runs
 # softmax_row and app (app checks every supported ISA and algorithm against a
-# double-precision reference).
+# double-precision reference). Compiler warnings are counted per cell and
+# shown in the table. Cells run side by side, as many at a time as there are
+# cores.
 #
 #   scripts/build_matrix.sh [--prefix DIR] [--work DIR] [--compilers "g++ clang++-14"] [--keep]
 #
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --work) work=$2; shift 2 ;;
     --compilers) read -r -a compilers <<<"$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build_matrix.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,7 +81,54 @@ cpu_runs() {
   esac
 }
 
-rows=() passed=0 failed=0 skipped=0
+# One cell: configure, build, run; leaves its table row in $work/<name>.row
+# and what it prints in $work/<name>.out. Always returns 0 (the row says how
+# the cell went), so that the cells can run as background jobs.
+run_cell() {
+  local cxx=$1 label=$2 build_type=$3 flags=$4 name=$5
+  local dir="$work/$name" log="$work/$name.log"
+  local start=$SECONDS stage=configure isa=- hwy=- note="" result warnings
+  {
+    cmake -S "$repo/examples" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" \
+      -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_CXX_FLAGS="$flags" >"$log" 2>&1 \
+    && stage=build && cmake --build "$dir" -j"$cell_jobs" >>"$log" 2>&1 \
+    && stage=softmax_row && "$dir/softmax_row" >>"$log" 2>&1 \
+    && "$dir/softmax_row" -t 0.5 --log 3 -inf 1 0 2 >>"$log" 2>&1 \
+    && stage=app && "$dir/consumer/app" >>"$log" 2>&1 \
+    && stage=ok
+  } || true
+  local secs=$((SECONDS - start))
+  isa=$(sed -n 's/^isa: *//p' "$log" | head -n1)
+  hwy=$(sed -n 's/^highway (this program.s own kernel): *//p' "$log" | head -n1)
+  warnings=$(grep -cE '(^|: )warning: ' "$log" || true)
+  {
+    echo "---- $cxx $label"
+    if [[ $stage == ok ]]; then
+      result=PASS
+      note=$(grep -m1 '^consumer:' "$log" | sed 's/^consumer: //')
+    else
+      result=FAIL note="failed at $stage (log: $log)"
+      echo "     FAILED at $stage; first errors:"
+      grep -m12 -iE 'error|FAILED|undefined reference|multiple definition|Segmentation|Illegal' "$log" | sed 's/^/     | /' || tail -n 20 "$log" | sed 's/^/     | /'
+    fi
+    if [[ $warnings -gt 0 ]]; then
+      echo "     $warnings compiler warning(s):"
+      grep -m6 -E '(^|: )warning: ' "$log" | sed 's/^/     | /'
+      note="$warnings warning(s) (log: $log); $note"
+    fi
+    echo "     $result in ${secs}s"
+  } >"$work/$name.out"
+  printf '%-12s %-18s %-6s %-9s %-8s %4ss  %s\n' "$cxx" "$label" "$result" "${isa:--}" "${hwy:--}" \
+    "$secs" "$note" >"$work/$name.row"
+  return 0
+}
+
+# Most of a cell's build is the one TU softkern_impl, which the example
+# targets wait for: run the cells side by side, one compile job each, as many
+# at a time as there are cores, rather than one after the other.
+cell_jobs=1
+parallel_cells=$jobs
+names=() rows=() skipped=0
 for cxx in "${compilers[@]}"; do
   if ! command -v "$cxx" >/dev/null; then
     rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %s' "$cxx" "*" SKIP - - "compiler not installed")")
@@ -89,38 +138,29 @@ for cxx in "${compilers[@]}"; do
   for cell in "${cells[@]}"; do
     IFS='|' read -r label build_type flags <<<"$cell"
     name="$(basename "$cxx")_$(echo "$label" | tr -c 'A-Za-z0-9.\n' '_' | sed 's/^_*//')"
-    dir="$work/$name" log="$work/$name.log"
     if ! cpu_runs "$flags"; then
       rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %s' "$cxx" "$label" SKIP - - "this CPU cannot run $flags")")
       skipped=$((skipped + 1))
       continue
     fi
-    echo "---- $cxx $label"
-    start=$SECONDS stage=configure isa=- hwy=- note=""
-    {
-      cmake -S "$repo/examples" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" \
-        -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_CXX_FLAGS="$flags" >"$log" 2>&1 \
-      && stage=build && cmake --build "$dir" -j"$jobs" >>"$log" 2>&1 \
-      && stage=softmax_row && "$dir/softmax_row" >>"$log" 2>&1 \
-      && "$dir/softmax_row" -t 0.5 --log 3 -inf 1 0 2 >>"$log" 2>&1 \
-      && stage=app && "$dir/consumer/app" >>"$log" 2>&1 \
-      && stage=ok
-    } || true
-    secs=$((SECONDS - start))
-    isa=$(sed -n 's/^isa: *//p' "$log" | head -n1)
-    hwy=$(sed -n 's/^highway (this program.s own kernel): *//p' "$log" | head -n1)
-    if [[ $stage == ok ]]; then
-      result=PASS passed=$((passed + 1))
-      note=$(grep -m1 '^consumer:' "$log" | sed 's/^consumer: //')
-    else
-      result=FAIL failed=$((failed + 1)) note="failed at $stage (log: $log)"
-      echo "     FAILED at $stage; first errors:"
-      grep -m12 -iE 'error|FAILED|undefined reference|multiple definition|Segmentation|Illegal' "$log" | sed 's/^/     | /' || tail -n 20 "$log" | sed 's/^/     | /'
-      keep=1
-    fi
-    echo "     $result in ${secs}s"
-    rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %4ss  %s' "$cxx" "$label" "$result" "${isa:--}" "${hwy:--}" "$secs" "$note")")
+    while [[ $(jobs -rp | wc -l) -ge $parallel_cells ]]; do wait -n || true; done
+    echo "---- $cxx $label: started"
+    run_cell "$cxx" "$label" "$build_type" "$flags" "$name" &
+    names+=("$name")
   done
+done
+wait
+
+passed=0 failed=0 warned=0
+for name in "${names[@]}"; do
+  cat "$work/$name.out"
+  row=$(cat "$work/$name.row")
+  rows+=("$row")
+  case "$row" in
+    *" PASS "*) passed=$((passed + 1)) ;;
+    *) failed=$((failed + 1)); keep=1 ;;
+  esac
+  [[ "$row" != *" warning(s) "* ]] || warned=$((warned + 1))
 done
 
 echo
@@ -131,5 +171,5 @@ if [[ $failed -gt 0 && $keep -eq 1 ]]; then
   trap - EXIT
   echo "build trees and logs kept in $work"
 fi
-echo "matrix: $passed passed, $failed failed, $skipped skipped"
+echo "matrix: $passed passed, $failed failed, $skipped skipped, $warned with compiler warnings"
 [[ $failed -eq 0 ]]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/run_fuzzers.sh — builds softkern's libFuzzer targets with clang-14
 # (AddressSanitizer + UndefinedBehaviorSanitizer) and runs each for a bounded
-# time, starting from the committed seed corpus (tests/fuzz/corpus/<name>).
-# New inputs go to a scratch corpus, not the repository.
+# time, all of them at the same time (one process each), starting from the
+# committed seed corpus (tests/fuzz/corpus/<name>). New inputs go to a scratch
+# corpus, not the repository.
 #
 #   scripts/run_fuzzers.sh [--seconds N] [--work DIR] [-- extra libFuzzer flags]
 #
@@ -18,7 +19,7 @@ while [[ $# -gt 0 ]]; do
     --seconds) seconds=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_fuzzers.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -31,19 +32,32 @@ cmake -S "$repo" -B "$work" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWi
 fuzzers=()
 for src in "$repo"/tests/fuzz/fuzz_*.cpp; do fuzzers+=("$(basename "$src" .cpp)"); done
 cmake --build "$work" -j"$(nproc 2>/dev/null || echo 2)" --target "${fuzzers[@]}"
-summary=()
+# The fuzzers run at the same time, one process each (a libFuzzer process
+# uses one core): on a machine with as many cores as fuzzers the section
+# takes the time of one fuzzer, and each still gets its full time.
+echo "== ${fuzzers[*]}: ${seconds}s each, at the same time"
+pids=()
 for f in "${fuzzers[@]}"; do
   name=${f#fuzz_}
   scratch="$work/corpus-$name"
   mkdir -p "$scratch"
-  echo "== $f for ${seconds}s"
-  (cd "$work" && "$work/tests/fuzz/$f" -max_total_time="$seconds" -print_final_stats=1 \
-     "${extra[@]}" "$scratch" "$repo/tests/fuzz/corpus/$name") 2>&1 | tee "$work/$f.log" | grep -E "^#[0-9]+.*(DONE|pulse)|stat::|ERROR|SUMMARY|fuzz_" || true
+  (cd "$work" && exec "$work/tests/fuzz/$f" -max_total_time="$seconds" -print_final_stats=1 \
+     "${extra[@]}" "$scratch" "$repo/tests/fuzz/corpus/$name") >"$work/$f.log" 2>&1 &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+summary=() failed=0
+for f in "${fuzzers[@]}"; do
+  name=${f#fuzz_}
+  echo "== $f"
+  grep -E "^#[0-9]+.*(DONE|pulse)|stat::|ERROR|SUMMARY|fuzz_" "$work/$f.log" || true
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$f.log" | tail -n1)
   if grep -qE "^==[0-9]+==ERROR|fuzz_$name: |SUMMARY: " "$work/$f.log"; then
     echo "$f: FAILED (see $work/$f.log)"
-    exit 1
+    failed=1
+    continue
   fi
   summary+=("$f: ${runs:-?} executions in ${seconds}s, no failure")
 done
 printf '%s\n' "${summary[@]}"
+exit $failed
