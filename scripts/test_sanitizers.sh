@@ -3,8 +3,9 @@
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer, the whole suite
 #      (ctest -LE exhaustive), any report is fatal (-fno-sanitize-recover);
 #   2. ThreadSanitizer, the concurrency test (8 threads calling every public
-#      function while another forces and resets the target) and the dispatch
-#      tests.
+#      function while another forces and resets the target), the dispatch
+#      tests, and the tests of work split across threads (softmax rows and
+#      long rows, attention).
 # Prints each CTest summary line; exits non-zero on any failure or report.
 #
 #   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14] [--only asan|tsan]
@@ -52,14 +53,16 @@ echo "-- ASan + UBSan: ${asan_line} ($((SECONDS - start))s)"
 fi
 
 if [[ "$only" != asan ]]; then
-echo "== TSan: concurrency and dispatch tests ($cxx)"
+echo "== TSan: concurrency, dispatch and threads tests ($cxx, $sweep sweep)"
 start=$SECONDS
 cmake -S "$repo" -B "$work/tsan" "${common[@]}" \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
   >"$work.tsan-configure.log" 2>&1 || { cat "$work.tsan-configure.log"; exit 1; }
-cmake --build "$work/tsan" -j"$jobs" --target test_concurrency test_dispatch test_threads isa_env_probe
+cmake --build "$work/tsan" -j"$jobs" --target test_concurrency test_dispatch test_threads \
+  test_attention_threads isa_env_probe
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir "$work/tsan" --output-on-failure -R '^(concurrency|dispatch|threads)\.' | tee "$work.tsan.log"
+  ctest --test-dir "$work/tsan" -j"$jobs" --output-on-failure \
+  -R '^(concurrency|dispatch|threads|attention_threads)\.' | tee "$work.tsan.log"
 tsan_line=$(grep -E '^[0-9]+% tests passed' "$work.tsan.log" | tail -n1)
 echo "-- TSan: ${tsan_line} ($((SECONDS - start))s)"
 fi
