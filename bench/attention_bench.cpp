@@ -35,9 +35,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <softkern/softkern.hpp>
@@ -75,8 +77,9 @@ softkern::Executor* ExecutorFor(std::size_t threads) {
   return threads > 1 ? &softkern::default_executor() : nullptr;
 }
 
-// K and V of one head, n x d, in the requested type, kept between benchmarks
-// of the same shape (1 GiB at n = 1 Mi in float32).
+// K and V of one head, n x d, in the requested type, kept for the whole run
+// (1 GiB at n = 1 Mi in float32, half that in bf16): the benchmarks run in
+// random order, and regenerating a cache per benchmark would dominate the run.
 struct KvCache {
   std::size_t n = 0;
   ElementType type = ElementType::kFloat32;
@@ -85,9 +88,9 @@ struct KvCache {
 };
 
 KvCache& GetCache(std::size_t n, ElementType type) {
-  static KvCache cache;
-  if (cache.n == n && cache.type == type && cache.k) return cache;
-  cache = KvCache{};
+  static std::map<std::pair<std::size_t, int>, KvCache> caches;
+  KvCache& cache = caches[{n, static_cast<int>(type)}];
+  if (cache.k) return cache;
   const std::size_t elems = n * kDecodeHeadDim;
   const std::size_t esize = type == ElementType::kFloat32 ? 4 : 2;
   cache.k = AllocateBytes(elems * esize);
@@ -219,7 +222,8 @@ struct PrefillData {
 };
 
 PrefillData& GetPrefill(std::size_t L, std::size_t d) {
-  static PrefillData p;
+  static std::map<std::pair<std::size_t, std::size_t>, PrefillData> shapes;
+  PrefillData& p = shapes[{L, d}];
   if (p.L == L && p.d == d) return p;
   p.L = L;
   p.d = d;
