@@ -195,7 +195,16 @@ void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, ElementType ty
   volatile std::uint32_t sink = 0;
   const double twin = SecondsOf([&] { sink = sink + StreamOnceOn(c, threads); }, 3);
   const double twin_1t = threads == 1 ? twin : SecondsOf([&] { sink = sink + StreamOnceOn(c, 1); }, 3);
+  // The one-thread twin in this thread's CPU time (median of 3).
+  std::vector<double> twin_cpu;
+  for (int r = 0; r < 3; ++r) {
+    const double c0 = ThreadCpuSeconds();
+    sink = sink + StreamOnceOn(c, 1);
+    twin_cpu.push_back(ThreadCpuSeconds() - c0);
+  }
+  std::sort(twin_cpu.begin(), twin_cpu.end());
   double total = 0;
+  const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const softkern::Status s = softkern::attention(t, options);
@@ -212,6 +221,12 @@ void BenchDecode(benchmark::State& state, Isa isa, std::size_t n, ElementType ty
     const double per_call = total / static_cast<double>(state.iterations());
     state.counters["roofline"] = twin / per_call;
     state.counters["roofline_1t"] = twin_1t / per_call;
+    // CPU time of all threads per call against the one-thread twin's: the
+    // roofline with the time other processes took left out (one thread).
+    if (threads == 1) {
+      state.counters["roofline_cpu"] =
+          twin_cpu[1] / ((ProcessCpuSeconds() - cpu0) / static_cast<double>(state.iterations()));
+    }
   }
 }
 
@@ -256,10 +271,11 @@ softkern::Status SoftkernPrefill(PrefillData& p, softkern::Executor* executor) {
 }
 
 void BenchFmaTwin(benchmark::State& state, Isa isa) {
-  double peak = 0;
+  FmaPeak peak;
   for (auto _ : state) peak = FmaPeakFlops(isa);
-  if (peak == 0) state.SkipWithError("no FMA twin for this target");
-  state.counters["GFLOP/s"] = peak * 1e-9;
+  if (peak.wall == 0) state.SkipWithError("no FMA twin for this target");
+  state.counters["GFLOP/s"] = peak.wall * 1e-9;
+  state.counters["GFLOP/s_cpu"] = peak.cpu * 1e-9;
 }
 
 void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L, std::size_t d, std::size_t threads) {
@@ -268,8 +284,9 @@ void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L, std::size_t d
     state.SkipWithError("target not supported");
     return;
   }
-  const double peak = FmaPeakFlops(isa);  // this run's compute limit, one thread
+  const FmaPeak peak = FmaPeakFlops(isa);  // this run's compute limit, one thread
   double total = 0;
+  const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const softkern::Status s = SoftkernPrefill(p, ExecutorFor(threads));
@@ -282,9 +299,13 @@ void BenchPrefill(benchmark::State& state, Isa isa, std::size_t L, std::size_t d
   }
   softkern::reset_isa();
   state.counters["GFLOP/s"] = benchmark::Counter(CausalFlops(L, d) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (state.iterations() > 0 && peak > 0) {
-    const double flops_per_second = CausalFlops(L, d) * static_cast<double>(state.iterations()) / total;
-    state.counters["fma_fraction"] = flops_per_second / (static_cast<double>(threads) * peak);
+  const double cpu = ProcessCpuSeconds() - cpu0;
+  if (state.iterations() > 0 && peak.wall > 0) {
+    const double flops = CausalFlops(L, d) * static_cast<double>(state.iterations());
+    state.counters["fma_fraction"] = flops / total / (static_cast<double>(threads) * peak.wall);
+    // Per second of CPU time of all threads, against the twin's CPU-time
+    // peak: the fraction with the time other processes took left out.
+    state.counters["fma_fraction_cpu"] = flops / cpu / peak.cpu;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <ctime>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -113,19 +114,34 @@ Twin TwinFor(softkern::Isa isa) {
 
 }  // namespace
 
-double FmaPeakFlops(softkern::Isa isa) {
+double ThreadCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double ProcessCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+FmaPeak FmaPeakFlops(softkern::Isa isa) {
   const Twin twin = TwinFor(isa);
-  if (twin.loop == nullptr) return 0;
+  if (twin.loop == nullptr) return {};
   volatile float sink = twin.loop(kIterations / 8);  // warm up (clock, power state)
-  std::vector<double> rates;
+  std::vector<double> wall, cpu;
+  const double flops = twin.flops_per_iteration * kIterations;
   for (int r = 0; r < 9; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = ThreadCpuSeconds();
     sink = sink + twin.loop(kIterations);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rates.push_back(twin.flops_per_iteration * kIterations / s);
+    cpu.push_back(flops / (ThreadCpuSeconds() - c0));
+    wall.push_back(flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
 }  // namespace softkern_bench

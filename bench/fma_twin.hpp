@@ -14,9 +14,18 @@
 namespace softkern_bench {
 
 // Measured FMA peak of one thread on `isa`'s vectors, in flops per second
-// (2 per multiply-add and lane); median of 9 runs of about 2 ms. 0 when the
-// bench has no twin for that target.
-double FmaPeakFlops(softkern::Isa isa);
+// (2 per multiply-add and lane), per second of wall-clock time and per
+// second of the thread's CPU time (what a shared machine leaves intact);
+// medians of 9 runs of about 2 ms. 0 when the bench has no twin for that
+// target.
+struct FmaPeak {
+  double wall = 0, cpu = 0;
+};
+FmaPeak FmaPeakFlops(softkern::Isa isa);
+
+// CPU time of this thread, or of the whole process, in seconds.
+double ThreadCpuSeconds();
+double ProcessCpuSeconds();
 
 }  // namespace softkern_bench
 
