@@ -34,7 +34,7 @@
 #                 (191-193, 255-257, 300), and fewer option variants on the
 #                 longest rows; "full" runs every sweep at the depth of the
 #                 native suite (every length 0..300, every long row with every
-#                 option), about three times as long. scripts/test_full.sh
+#                 option), at least twice the CPU time. scripts/test_full.sh
 #                 runs it.
 #   --no-setup    do not call scripts/setup.sh --arm for missing packages
 #
@@ -57,7 +57,7 @@ while [[ $# -gt 0 ]]; do
     --runs) runs=$2; shift 2 ;;
     --sweep) sweep=$2; shift 2 ;;
     --no-setup) setup=0; shift ;;
-    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test_arm.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
