@@ -10,6 +10,7 @@ std::vector<std::unique_ptr<PeerSoftmax>> MakePeers() {
   std::vector<std::unique_ptr<PeerSoftmax>> peers;
 #ifdef SOFTKERN_BENCH_HAVE_XSIMD
   peers.push_back(MakeXsimdPeer());
+  if (auto avx2 = MakeXsimdAvx2Peer()) peers.push_back(std::move(avx2));
 #endif
 #ifdef SOFTKERN_BENCH_HAVE_ONEDNN
   peers.push_back(MakeOneDnnPeer());

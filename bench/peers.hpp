@@ -54,6 +54,7 @@ std::string LoadedMathLibraries();
 
 // Factories, one per peer source file (declared here, defined only when built).
 std::unique_ptr<PeerSoftmax> MakeXsimdPeer();
+std::unique_ptr<PeerSoftmax> MakeXsimdAvx2Peer();  // null unless the default is wider
 std::unique_ptr<PeerSoftmax> MakeOneDnnPeer();
 std::unique_ptr<PeerSoftmax> MakeXnnpackPeer();
 std::unique_ptr<PeerSoftmax> MakeTorchPeer();

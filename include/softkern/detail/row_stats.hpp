@@ -14,6 +14,8 @@
 #define SOFTKERN_DETAIL_ROW_STATS_HPP_
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "softkern/detail/kernel_table.hpp"
@@ -50,12 +52,27 @@ inline void MergeSum(RowStats* into, const RowStats& other) {
   into->sum += other.sum;
 }
 
+// x 2^k for integral k, rounded once like std::ldexp; a multiply by a power
+// of two built from its bits where 2^k is a normal double (the kernels merge
+// every lane of a row this way, and a libm call per lane showed in the
+// per-call time of short rows).
+inline double ScaleByPow2(double x, double k) {
+  if (k >= -1022.0 && k <= 1023.0) {
+    const std::uint64_t bits = static_cast<std::uint64_t>(static_cast<std::int64_t>(k) + 1023) << 52;
+    double pow2;
+    std::memcpy(&pow2, &bits, sizeof pow2);
+    return x * pow2;
+  }
+  // Far outside (or NaN): 2^-2100 takes any double to 0, as the sum of a lane
+  // that far below the largest is.
+  return std::ldexp(x, static_cast<int>(k >= -2100.0 ? std::fmin(k, 2100.0) : -2100.0));
+}
+
 // (M1, E1) + (M2, E2) = (M1 2^{E1-E} + M2 2^{E2-E}, E), E = max(E1, E2).
 inline void MergeTwoPass(RowStats* into, const RowStats& other) {
   into->nan |= other.nan;
   const double e = std::fmax(into->exponent, other.exponent);
-  into->sum = std::ldexp(into->sum, static_cast<int>(std::fmax(into->exponent - e, -1100.0))) +
-              std::ldexp(other.sum, static_cast<int>(std::fmax(other.exponent - e, -1100.0)));
+  into->sum = ScaleByPow2(into->sum, into->exponent - e) + ScaleByPow2(other.sum, other.exponent - e);
   into->exponent = e;
 }
 

@@ -284,7 +284,7 @@ HWY_INLINE RowStats TwoPassStats(DF d, const T* x, std::size_t n, const RowParam
   RowStats stats;
   for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
     RowStats lane;
-    lane.sum = std::ldexp(static_cast<double>(m[i]), -24);
+    lane.sum = static_cast<double>(m[i]) * 0x1p-24;
     lane.exponent = e[i];
     lane.nan = std::isnan(m[i]) || std::isnan(e[i]);
     if (lane.nan) lane.exponent = kTwoPassInitExponent;  // keep the merge finite; nan is kept
@@ -310,7 +310,7 @@ HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParam
     return MapRow(d, x, y, n, params.stream,
                   [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return ScaledMinus<true>(d, v, params, l_hi, l_lo); });
   }
-  const ExpVectors k(d, MakeExpFold(params, kTwoPassClamp, OutputDegree<T>(), std::ldexp(1.0 / totals.sum, -24)));
+  const ExpVectors k(d, MakeExpFold(params, kTwoPassClamp, OutputDegree<T>(), 0x1p-24 / totals.sum));
   const VF magic = hn::Set(d, static_cast<float>(kRoundMagic + 127.0 + 24.0 - totals.exponent));
   MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
     VF t;
@@ -332,7 +332,7 @@ HWY_INLINE RowStats OnlineStats(DF d, const T* x, std::size_t n, const RowParams
   hn::Store(state.sum.Get(d), d, lane_sum);
   RowStats stats;
   for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    const double sum = std::ldexp(static_cast<double>(lane_sum[i]), -ScaleBits<T>());
+    const double sum = static_cast<double>(lane_sum[i]) * InvScale<T>();
     const RowStats lane{lane_max[i], kTwoPassInitExponent, sum, std::isnan(lane_sum[i])};
     MergeOnline(&stats, lane, params.inv_temperature_f64);
   }
@@ -357,7 +357,7 @@ HWY_INLINE RowStats SumStats(DF d, const T* x, T* y, std::size_t n, const RowPar
     const ShiftedExp<T> exp(d, hn::Set(d, max), ShiftedExpVectors<T>(d, params));
     const double sum = reload && params.log ? SumOf<ShiftedExp<T>, true>(d, exp, x, store, n, params)
                                             : SumOf<ShiftedExp<T>, false>(d, exp, x, store, n, params);
-    stats.sum = std::ldexp(sum, -ScaleBits<T>());
+    stats.sum = sum * InvScale<T>();
   } else {
     const GeneralShiftedExp exp{StoredVF(d, hn::Set(d, max)), StoredVF(d, hn::Set(d, params.inv_temperature))};
     stats.sum = reload && params.log ? SumOf<GeneralShiftedExp, true>(d, exp, x, store, n, params)
@@ -403,8 +403,8 @@ HWY_INLINE void ReloadMap(DF d, T* y, std::size_t n, const RowParams& params, co
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
     MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
   } else {
-    const int scale_bits = FoldsTemperature(params) ? ScaleBits<T>() : 0;
-    const VF inv_sum = hn::Set(d, static_cast<float>(std::ldexp(1.0 / totals.sum, -scale_bits)));
+    const double inv_scale = FoldsTemperature(params) ? InvScale<T>() : 1.0;
+    const VF inv_sum = hn::Set(d, static_cast<float>(inv_scale / totals.sum));
     MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
   }
 }

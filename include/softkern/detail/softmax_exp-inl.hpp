@@ -89,6 +89,12 @@ constexpr int ScaleBits() {
   return std::is_same_v<T, hwy::float16_t> ? 0 : 24;
 }
 
+// 2^-ScaleBits<T>().
+template <class T>
+constexpr double InvScale() {
+  return ScaleBits<T>() == 24 ? 0x1p-24 : 1.0;
+}
+
 // 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer,
 // which then sits in the low bits of the sum.
 constexpr float kRoundMagic = 0x1.8p23f;
@@ -225,7 +231,7 @@ struct ShiftedExpScaled {
   ExpVectors k;
   HWY_INLINE ShiftedExpScaled(DF d, float max, const RowParams& params, double scale)
       : shift(d, hn::Set(d, max)),
-        k(d, MakeExpFold(params, ShiftedClamp<T>(), OutputDegree<T>(), std::ldexp(scale, -ScaleBits<T>()))) {}
+        k(d, MakeExpFold(params, ShiftedClamp<T>(), OutputDegree<T>(), scale * InvScale<T>())) {}
   HWY_INLINE VF operator()(DF d, VF x) const {
     VF t;
     const VF magic = hn::Set(d, kRoundMagic + static_cast<float>(127 + ScaleBits<T>()));
