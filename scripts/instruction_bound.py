@@ -57,8 +57,8 @@ MACHINES = {
     "icelake": dict(desc="Intel Ice Lake server: FP ops on p0/p1 (256-bit) or p0+p1/p5 (512-bit), "
                          "vector integer on p0/p1/p5 (512-bit: p0/p5); 2 loads, 1 store per cycle; 5 wide",
                     fma=2, fadd=2, vec=3, load=2, store=1, width=5, wide512=1, vec512=2, shared_fp=True),
-    "cortex-a72": dict(desc="Arm Cortex-A72: 2 128-bit FP/ASIMD pipes (F0, F1), 2 loads... "
-                            "1 load + 1 store per cycle; 3 wide",
+    "cortex-a72": dict(desc="Arm Cortex-A72: 2 128-bit FP/ASIMD pipes (F0, F1) shared by FMA, add and "
+                            "integer ops; 1 load and 1 store per cycle; 3 wide",
                        fma=2, fadd=2, vec=2, load=1, store=1, width=3, wide512=None, shared_fp=True),
 }
 
