@@ -329,7 +329,10 @@ void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions op
 // two_pass/<n> of the same run.
 void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions options,
                      softkern::ElementType type, std::size_t n) {
-  static std::vector<std::uint16_t> x16, y16;
+  // One pair of buffers per type: bf16 and f16 bits of the same logits.
+  static std::vector<std::uint16_t> buffers[2][2];
+  std::vector<std::uint16_t>& x16 = buffers[type == softkern::ElementType::kBFloat16 ? 0 : 1][0];
+  std::vector<std::uint16_t>& y16 = buffers[type == softkern::ElementType::kBFloat16 ? 0 : 1][1];
   if (x16.size() < n) {
     EnsureBuffers(n);
     x16.resize(n);
