@@ -80,18 +80,18 @@ Algorithm auto_algorithm(std::size_t n) {
   // evaluates one exponential per element, two-pass two) and two-pass beyond
   // (fewer bytes). The scalar target is compute-bound at every size, and its
   // two-pass exponential (reduced in double) is the cheaper one: measured
-  // crossover between 4 Ki and 16 Ki elements (README, "Results"). Targets
-  // with vectors narrower than a cache line (AVX2, NEON) spend twice the
-  // instructions per element of AVX-512 on two-pass's second exponential, so
-  // reload keeps winning past the L2, up to about four times its size:
-  // measured crossover between 1 Mi and 4 Mi elements on AVX2 with both a
-  // 1 MiB and a 2 MiB L2.
+  // crossover between 4 Ki and 16 Ki elements (README, "Results"). With the
+  // folded exponential (softmax_exp-inl.hpp) reload keeps winning past the
+  // L2 on every vector target, up to about four times its size: measured
+  // crossover between 1 Mi and 4 Mi elements with a 1 MiB L2 on AVX2 and on
+  // AVX-512 (Zen 4: at 1 Mi reload 0.35 ns per element, two-pass 0.47; at
+  // 4 Mi reload 0.94, two-pass 0.73; docs/compute-bound.md).
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   std::size_t reload_max_bytes = detail::PerCoreL2Bytes();
   if (table != nullptr && table->isa == Isa::kScalar) {
     reload_max_bytes = std::size_t{32} << 10;
-  } else if (table != nullptr && table->vector_bytes() < 64) {
+  } else {
     reload_max_bytes *= 4;
   }
   return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
