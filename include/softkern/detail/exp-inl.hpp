@@ -1,15 +1,16 @@
 // softkern/detail/exp-inl.hpp — softkern's exponential, per target.
 //
-// Re-included once per target (Highway's toggle guard below). The softmax
-// kernels feed the exponential a narrow domain: z = (x - max) / T <= 0, where
-// everything below -104 rounds to 0 and the row's maximum gives exactly 1. A
-// general-purpose exp (std::exp, Highway's Exp) handles ranges softmax never
-// sees and costs more; this one is
+// Re-included once per target (Highway's toggle guard below). Exp is the
+// general exponential for z <= 89: attention's score functions, the online
+// algorithm's per-leaf rescaling and the softmax passes at temperatures
+// outside the folded range use it; the softmax passes otherwise use the
+// folded exponentials of softmax_exp-inl.hpp, built from the same polynomial
+// and helpers (MaxKeepNaN). A general-purpose exp (std::exp, Highway's Exp)
+// handles ranges softmax never sees and costs more; this one is
 //   1. Cody-Waite range reduction with two constants: z = n ln2 + r, |r| <= ln2/2,
 //   2. a degree-5 minimax polynomial for e^r on that interval,
 //   3. exponent reconstruction: e^z = p(r) * 2^n,
-// about 1 ulp. The two-pass algorithm keeps (p, n) apart instead of forming
-// p * 2^n (see ExpParts), which is why n is kept as a float throughout.
+// about 1 ulp.
 
 #if defined(SOFTKERN_DETAIL_EXP_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SOFTKERN_DETAIL_EXP_INL_HPP_
