@@ -123,6 +123,7 @@ HWY_INLINE V ExpPolynomial(D d, V r) {
 template <class D, class V>
 HWY_INLINE V MaxKeepNaN(D d, V v, V lo) {
 #if HWY_TARGET == HWY_SCALAR
+  (void)d;
   return hn::IfThenElse(hn::Lt(v, lo), lo, v);
 #elif HWY_TARGET == HWY_NEON
   (void)d;
