@@ -179,7 +179,7 @@ done
 
 # Worst figures over every run, per target and algorithm, from test_softmax's
 #   [ accuracy ] <isa>/<algorithm> <what>: max element C = a, max row-sum C = c (bounds ...)
-# (the same figures as the README's accuracy table), and test_exp's
+# (the same figures as the accuracy table of docs/arm.md), and test_exp's
 #   [ exp ulp  ] <what> <isa>: <count> values, max <k> ulp at x = <hex> (bound 2)
 echo
 echo "== arm accuracy (worst over every test of every run: softmax max element C / max row-sum C, exp max ulp)"

@@ -316,7 +316,7 @@ struct Accuracy {
 inline Accuracy check_softmax(const float* x, const float* y, std::size_t n,
                               const SoftmaxOptions& o, const Reference& ref,
                               double element_c = -1, double row_sum_c = -1) {
-  // Negative: the README's bound for a row of n.
+  // Negative: the bound of docs/accuracy.md for a row of n.
   if (element_c < 0) element_c = bound::element_c(n);
   if (row_sum_c < 0) row_sum_c = bound::row_sum_c(n);
   constexpr Wide kFltMax = std::numeric_limits<float>::max();
@@ -356,7 +356,7 @@ inline Accuracy check_softmax(const float* x, const float* y, std::size_t n,
       // Beyond float's range the exact result rounds to -inf: -inf is right.
       // So it is where x_i - M itself is beyond float's range (x_i <= -3e38
       // with M >= 3e38, say): log-softmax is formed from that float
-      // difference, as the README states.
+      // difference, as docs/accuracy.md states.
       if ((r < -kFltMax || ref.max - x[i] > kFltMax) &&
           yi == -std::numeric_limits<Wide>::infinity())
         continue;

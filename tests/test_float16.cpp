@@ -1,6 +1,6 @@
 // 16-bit softmax (softkern::bfloat16, softkern::float16): every algorithm on every
 // target against the long-double reference of the 16-bit inputs, with the
-// bound for 16-bit outputs (README): the float32 bound plus two roundings to
+// bound for 16-bit outputs (docs/accuracy.md): the float32 bound plus two roundings to
 // the output type (one for the stored result, one for the reload
 // algorithm's stored intermediate) and the error e16 of the exponential the
 // final pass uses for the type, u16 = 2^-8 (bf16) or 2^-11 (f16), e16 =

@@ -29,7 +29,7 @@ namespace softkern {
 
 enum class Algorithm : int {
   // Picks per row length: three-pass reload while the row fits in the
-  // per-core cache, two-pass beyond (the measured crossover is in the README).
+  // per-core cache, two-pass beyond (the measured crossover: docs/algorithms.md).
   kAuto = 0,
   // max(x); s = sum exp(x - max); y = exp(x - max) / s.  3 reads + 1 write.
   kThreePassRecompute,
@@ -59,7 +59,7 @@ enum class StreamingStores : int {
   // Stream when the row is at least streaming_threshold_bytes() and the
   // target's vectors are whole 64-byte cache lines (AVX-512, SVE-512): with
   // 32-byte stores the write-combining buffers were measured to make AVX2
-  // slower, not faster (README, "Streaming stores").
+  // slower, not faster (docs/algorithms.md, "Streaming stores").
   kAuto = 0,
   kNever,   // y stays in cache (you read it right after)
   kAlways,  // stream on every target (with aligned-down head and tail stores)
@@ -97,7 +97,7 @@ Status softmax_rows(const float* x, std::size_t x_stride, float* y, std::size_t 
 
 // The same over 16-bit rows (element_types.hpp): widened to float on load,
 // rounded to nearest-even on store, float32 arithmetic and accumulation
-// (README: the bound per type). n and strides count elements. Every algorithm
+// (docs/accuracy.md: the bound per type). n and strides count elements. Every algorithm
 // and option is available. Rows held in another 16-bit type go through
 // as_bfloat16 / as_float16.
 Status softmax(const bfloat16* x, bfloat16* y, std::size_t n, const SoftmaxOptions& options = {});
@@ -113,7 +113,7 @@ Algorithm auto_algorithm(std::size_t n);
 // Row size in bytes from which StreamingStores::kAuto streams: 32 MiB, or the
 // last-level cache if the OS reports a smaller one. (A larger reported LLC is
 // usually shared by many cores; a row of 32 MiB plus its output already
-// crowds what one core gets. Measured: README, "Streaming stores".)
+// crowds what one core gets. Measured: docs/algorithms.md, "Streaming stores".)
 std::size_t streaming_threshold_bytes();
 
 // Whether a row of n elements, on the active target, gets streaming stores

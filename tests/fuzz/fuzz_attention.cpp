@@ -6,7 +6,7 @@
 // causal/window/mask/sink/temperature options, and every value. Keys a query
 // cannot see get NaN in K and V now and then: they must not matter. Each run
 // either is valid, and every output is checked against an independent
-// double-precision reference (materialised scores) within the README's
+// double-precision reference (materialised scores) within docs/accuracy.md's
 // softmax bound u(16 + 2(d+2)A + N)κ + 2^-126, with the lse too; or is
 // invalid (head dim 0 or > 256, heads not a multiple of KV heads, a null
 // tensor, a bad temperature) and must be rejected without writing o or lse.

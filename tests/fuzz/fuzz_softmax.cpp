@@ -6,7 +6,7 @@
 // with special values (±inf, NaN, ±FLT_MAX, denormals) one byte away. Each
 // run either
 //  - is a valid call: it must succeed, every row must match the long-double
-//    reference within the README's bound (tests/support.hpp), and nothing
+//    reference within docs/accuracy.md's bound (tests/support.hpp), and nothing
 //    outside the rows may change; or
 //  - is an invalid call (bad temperature, stride shorter than the row,
 //    overlapping unequal buffers, unknown enum): it must be rejected and write

@@ -34,7 +34,7 @@ std::size_t CacheSizeOr(int name, std::size_t fallback) {
 }
 
 // The per-core L2 when the OS reports it (1 MiB otherwise): up to it kAuto
-// picks three-pass reload (measured crossover: see the README), and beyond it
+// picks three-pass reload (measured crossover: docs/algorithms.md), and beyond it
 // attention prefetches the next key block.
 std::size_t PerCoreL2Bytes() {
   static const std::size_t bytes = CacheSizeOr(_SC_LEVEL2_CACHE_SIZE, std::size_t{1} << 20);
@@ -80,7 +80,7 @@ Algorithm auto_algorithm(std::size_t n) {
   // evaluates one exponential per element, two-pass two) and two-pass beyond
   // (fewer bytes). The scalar target is compute-bound at every size, and its
   // two-pass exponential (reduced in double) is the cheaper one: measured
-  // crossover between 4 Ki and 16 Ki elements (README, "Results"). With the
+  // crossover between 4 Ki and 16 Ki elements (docs/benchmarks.md). With the
   // folded exponential (softmax_exp-inl.hpp) reload keeps winning past the
   // L2 on every vector target, up to about four times its size: measured
   // crossover between 1 Mi and 4 Mi elements with a 1 MiB L2 on AVX2 and on
