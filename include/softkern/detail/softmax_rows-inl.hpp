@@ -274,50 +274,52 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T*
 // pass) the lines of y were just read, so there is no read-for-ownership to
 // save and a non-temporal store would only evict them: plain stores then.
 //
-// Not inlined, like FoldBlock (one named function per map); f is copied into
-// a local and captures its constants by value, so they stay in registers.
-template <class T, class F>
-HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f_in) {
-  const F f = f_in;
+// y[i, n) = f(x[i, n)), four vectors per iteration, then single vectors, then
+// the tail; kStream picks non-temporal stores for the whole vectors.
+template <bool kStream, class T, class F>
+HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, const F& f) {
   const std::size_t N = hn::Lanes(d);
-  std::size_t i = 0;
-  const auto y_address = reinterpret_cast<std::uintptr_t>(y);
-  // Streaming stores are for float rows (a 16-bit vector is half a line).
-  if (std::is_same_v<T, float> && stream && x != y && y_address % sizeof(float) == 0) {
-    const std::size_t misaligned = (y_address / sizeof(float)) % N;
-    const std::size_t head = HWY_MIN(n, (N - misaligned) % N);
-    if (head != 0) StoreTail(d, f(LoadTail(d, x, head, -kInf)), y, head);
-    for (i = head; i + 4 * N <= n; i += 4 * N) {
-      PrefetchAhead(d, x + i);
-      const VF r0 = f(LoadElements(d, x + i));
-      const VF r1 = f(LoadElements(d, x + i + N));
-      const VF r2 = f(LoadElements(d, x + i + 2 * N));
-      const VF r3 = f(LoadElements(d, x + i + 3 * N));
-      StreamElements(d, r0, y + i);
-      StreamElements(d, r1, y + i + N);
-      StreamElements(d, r2, y + i + 2 * N);
-      StreamElements(d, r3, y + i + 3 * N);
+  const auto store = [d](VF v, T* p) {
+    if constexpr (kStream) {
+      StreamElements(d, v, p);
+    } else {
+      StoreElements(d, v, p);
     }
-    for (; i + N <= n; i += N) StreamElements(d, f(LoadElements(d, x + i)), y + i);
-    if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
-    // Non-temporal stores are weakly ordered: fence them before returning, so
-    // that y is visible to whatever the caller (or another thread) does next.
-    hwy::FlushStream();
-    return;
-  }
+  };
   for (; i + 4 * N <= n; i += 4 * N) {
     PrefetchAhead(d, x + i);
     const VF r0 = f(LoadElements(d, x + i));
     const VF r1 = f(LoadElements(d, x + i + N));
     const VF r2 = f(LoadElements(d, x + i + 2 * N));
     const VF r3 = f(LoadElements(d, x + i + 3 * N));
-    StoreElements(d, r0, y + i);
-    StoreElements(d, r1, y + i + N);
-    StoreElements(d, r2, y + i + 2 * N);
-    StoreElements(d, r3, y + i + 3 * N);
+    store(r0, y + i);
+    store(r1, y + i + N);
+    store(r2, y + i + 2 * N);
+    store(r3, y + i + 3 * N);
   }
-  for (; i + N <= n; i += N) StoreElements(d, f(LoadElements(d, x + i)), y + i);
+  for (; i + N <= n; i += N) store(f(LoadElements(d, x + i)), y + i);
   if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
+}
+
+// Not inlined, like FoldBlock (one named function per map); f is copied into
+// a local and captures its constants by value, so they stay in registers.
+template <class T, class F>
+HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f_in) {
+  const F f = f_in;
+  const auto y_address = reinterpret_cast<std::uintptr_t>(y);
+  // Streaming stores are for float rows (a 16-bit vector is half a line).
+  if (std::is_same_v<T, float> && stream && x != y && y_address % sizeof(float) == 0) {
+    const std::size_t N = hn::Lanes(d);
+    const std::size_t misaligned = (y_address / sizeof(float)) % N;
+    const std::size_t head = HWY_MIN(n, (N - misaligned) % N);
+    if (head != 0) StoreTail(d, f(LoadTail(d, x, head, -kInf)), y, head);
+    MapFrom<true>(d, x, y, head, n, f);
+    // Non-temporal stores are weakly ordered: fence them before returning, so
+    // that y is visible to whatever the caller (or another thread) does next.
+    hwy::FlushStream();
+    return;
+  }
+  MapFrom<false>(d, x, y, 0, n, f);
 }
 
 }  // namespace HWY_NAMESPACE
