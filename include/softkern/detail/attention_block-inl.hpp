@@ -132,6 +132,9 @@ HWY_INLINE void ScoreRowsBy4Keys(DF df, const float* const* q, const T* const* k
   VF a10 = hn::Zero(df), a11 = hn::Zero(df), a12 = hn::Zero(df), a13 = hn::Zero(df);
   VF a20 = hn::Zero(df), a21 = hn::Zero(df), a22 = hn::Zero(df), a23 = hn::Zero(df);
   VF a30 = hn::Zero(df), a31 = hn::Zero(df), a32 = hn::Zero(df), a33 = hn::Zero(df);
+  // Unrolled: the loop's add, compare and branch per 8 (AVX2) or 16 FMAs
+  // would take issue slots the FMAs need.
+  HWY_UNROLL(4)
   for (std::size_t c = 0; c < dp; c += N) {
     const VF kv0 = LoadAsFloat(df, k0 + c), kv1 = LoadAsFloat(df, k1 + c);
     const VF kv2 = LoadAsFloat(df, k2 + c), kv3 = LoadAsFloat(df, k3 + c);
@@ -384,6 +387,7 @@ HWY_INLINE void AccumulateVPanel(DF df, float* const* o, const float* alpha, con
   if (alpha[1] != 1.0f) ScalePanel<C>(df, alpha[1], o10, o11, o12, o13);
   if (alpha[2] != 1.0f) ScalePanel<C>(df, alpha[2], o20, o21, o22, o23);
   if (alpha[3] != 1.0f) ScalePanel<C>(df, alpha[3], o30, o31, o32, o33);
+  HWY_UNROLL(2)  // as ScoreRowsBy4Keys' loop
   for (std::size_t j = b; j < e; ++j) {
     PrefetchNext(next, j);
     const T* v = static_cast<const T*>(vrow[j]);
