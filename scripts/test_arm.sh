@@ -4,26 +4,30 @@
 # qemu-aarch64, once per emulated CPU:
 #
 #   neon      QEMU_CPU=cortex-a72         NEON only (targets: neon, scalar)
-#   sve128    QEMU_CPU=max,sve-max-vq=1   SVE and SVE2 at 128-bit vectors
-#   sve512    QEMU_CPU=max,sve-max-vq=4   SVE and SVE2 at 512-bit vectors
+#   sve128    QEMU_CPU=max,sve-max-vq=1   the sve2 target at 128-bit vectors
+#   sve512    QEMU_CPU=max,sve-max-vq=4   the sve target at 512-bit vectors
 #
 # Each run is the whole suite (ctest -LE exhaustive), which forces every
 # target the emulated CPU reports (getauxval) in turn. The neon run tests the
-# neon and scalar targets; the SVE runs test sve and sve2, plus everything
+# neon and scalar targets; each SVE run tests one SVE target, plus everything
 # that is not per target (dispatch across all four targets, SOFTKERN_ISA,
-# threads, examples). The neon and scalar targets are left out of the SVE
-# runs: the per-target tests by name (ctest -E), and the tests that loop over
-# the targets themselves (attention) by SOFTKERN_TEST_ISAS="sve2 sve"
-# (tests/support.hpp). Their code and the instructions qemu executes for it do
-# not depend on the emulated CPU model, so repeating them would only double
-# the emulated time. (qemu-aarch64's default CPU is "max", i.e. SVE2 at 512
+# threads, examples). The other targets are left out of a run: the
+# per-target tests by name (ctest -E), and the tests that loop over the
+# targets themselves (attention) by SOFTKERN_TEST_ISAS (tests/support.hpp).
+# The neon and scalar code, and the instructions qemu executes for it, do not
+# depend on the emulated CPU model, so repeating them would only add emulated
+# time. sve and sve2 are one source compiled twice (Highway ops, with SVE2
+# instructions where Highway has them); testing each at one vector length,
+# and each length with one of them, covers both targets and both lengths (the
+# fewest and the most lanes) at half the emulated time of all four pairs.
+# --sve-pairs all runs both targets at both lengths. (qemu-aarch64's default CPU is "max", i.e. SVE2 at 512
 # bits; the NEON-only run needs a CPU without SVE.)
 # Before each run the script checks that the CPU reports the targets and the
 # SVE vector length the run is for, so a qemu that ignored QEMU_CPU could not
 # pass silently.
 #
 #   scripts/test_arm.sh [--build DIR] [--runs "neon sve128 sve512"] [--sweep full|boundaries]
-#                       [--no-setup]
+#                       [--sve-pairs one|all] [--no-setup]
 #
 #   --build DIR   the cross build tree (default: build-arm in the repository)
 #   --runs LIST   which of the runs above (default: all three)
@@ -36,6 +40,8 @@
 #                 native suite (every length 0..300, every long row with every
 #                 option), at least twice the CPU time. scripts/test_full.sh
 #                 runs it.
+#   --sve-pairs P "one" (the default, what CI runs): sve2 at 128 bits and sve
+#                 at 512; "all": both targets in both SVE runs
 #   --no-setup    do not call scripts/setup.sh --arm for missing packages
 #
 # Prints, per run, the CTest summary line and its wall time, then the worst
@@ -50,14 +56,16 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$repo/build-arm"
 runs="neon sve128 sve512"
 sweep=boundaries
+sve_pairs=one
 setup=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --sweep) sweep=$2; shift 2 ;;
+    --sve-pairs) sve_pairs=$2; shift 2 ;;
     --no-setup) setup=0; shift ;;
-    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test_arm.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -99,20 +107,24 @@ targets_of() {
     *) echo "sve2 sve neon scalar" ;;
   esac
 }
-# ctest -E for the run: parameterised tests are named .../<isa> or
-# .../<isa>_<algorithm>.
-exclude_of() {
-  case "$1" in
-    neon) echo "^$" ;;
-    *) echo "/(neon|scalar)(_[a-z0-9_]+)?( |$)" ;;
-  esac
-}
 # SOFTKERN_TEST_ISAS for the run: the targets the tests that loop over the
 # targets run (empty: all the CPU supports).
 test_isas_of() {
-  case "$1" in
-    neon) echo "" ;;
+  case "$1:$sve_pairs" in
+    neon:*) echo "" ;;
+    sve128:one) echo "sve2" ;;
+    sve512:one) echo "sve" ;;
     *) echo "sve2 sve" ;;
+  esac
+}
+# ctest -E for the run: the per-target tests of the targets it leaves out
+# (parameterised tests are named .../<isa> or .../<isa>_<algorithm>).
+exclude_of() {
+  case "$(test_isas_of "$1")" in
+    "") echo "^$" ;;
+    sve2) echo "/(neon|scalar|sve)(_[a-z0-9_]+)?( |$)" ;;
+    sve) echo "/(neon|scalar|sve2)(_[a-z0-9_]+)?( |$)" ;;
+    *) echo "/(neon|scalar)(_[a-z0-9_]+)?( |$)" ;;
   esac
 }
 sve_bytes_of() {
@@ -124,6 +136,10 @@ sve_bytes_of() {
 }
 
 export SOFTKERN_SKIP_LARGE_ROW=1
+case "$sve_pairs" in
+  one|all) ;;
+  *) echo "test_arm.sh: --sve-pairs takes one or all, not '$sve_pairs'" >&2; exit 2 ;;
+esac
 case "$sweep" in
   full|boundaries) export SOFTKERN_TEST_SWEEP=$sweep ;;
   *) echo "test_arm.sh: --sweep takes full or boundaries, not '$sweep'" >&2; exit 2 ;;

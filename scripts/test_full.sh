@@ -2,7 +2,7 @@
 # scripts/test_full.sh — the suite with every sweep at full depth
 # (SOFTKERN_TEST_SWEEP=full, tests/support.hpp) where CI runs the boundary
 # sweep: under qemu-aarch64 (scripts/test_arm.sh, neon, sve128 and sve512
-# runs) and under the sanitizers (scripts/test_sanitizers.sh, ASan+UBSan and
+# runs, both SVE targets at both lengths) and under the sanitizers (scripts/test_sanitizers.sh, ASan+UBSan and
 # TSan). The full sweep runs every length 0..300 and every long row with every
 # distribution and option, as the native suite always does; it takes at least
 # twice the CPU time of the boundary sweep CI runs (the NEON run under qemu:
@@ -34,7 +34,7 @@ esac
 mkdir -p "$work"
 start=$SECONDS
 if [[ "$only" != sanitizers ]]; then
-  "$repo/scripts/test_arm.sh" --sweep full --build "$work/arm"
+  "$repo/scripts/test_arm.sh" --sweep full --sve-pairs all --build "$work/arm"
 fi
 if [[ "$only" != arm ]]; then
   "$repo/scripts/test_sanitizers.sh" --sweep full --work "$work/sanitizers"
