@@ -451,26 +451,27 @@ void RegisterShape(const std::vector<std::unique_ptr<PeerSoftmax>>& peers, const
     }
   }
   if (variants) {
-    // Temperature and log-softmax are fused into the same passes: on the best
-    // target they should cost (almost) nothing extra.
-    const Isa best = isas.front();
-    for (Algorithm a : kAlgorithms) {
-      softkern::SoftmaxOptions temperature;
-      temperature.algorithm = a;
-      temperature.temperature = 0.7f;
-      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+temperature/" + shape,
-          [=](benchmark::State& s) { BenchSoftkern(s, best, temperature, rows, cols); });
-      softkern::SoftmaxOptions log;
-      log.algorithm = a;
-      log.log = true;
-      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+log/" + shape,
-          [=](benchmark::State& s) { BenchSoftkern(s, best, log, rows, cols); });
-      softkern::SoftmaxOptions sink;
-      sink.algorithm = a;
-      sink.has_sink = true;
-      sink.sink = 0.5f;
-      reg(prefix + "/" + softkern::isa_name(best) + "/" + softkern::algorithm_name(a) + "+sink/" + shape,
-          [=](benchmark::State& s) { BenchSoftkern(s, best, sink, rows, cols); });
+    // Temperature, log-softmax and the sink are fused into the same passes:
+    // on every vector target they should cost (almost) nothing extra.
+    for (Isa isa : isas) {
+      if (isa == Isa::kScalar) continue;
+      for (Algorithm a : kAlgorithms) {
+        const std::string name = prefix + "/" + softkern::isa_name(isa) + "/" + softkern::algorithm_name(a);
+        softkern::SoftmaxOptions temperature;
+        temperature.algorithm = a;
+        temperature.temperature = 0.7f;
+        reg(name + "+temperature/" + shape,
+            [=](benchmark::State& s) { BenchSoftkern(s, isa, temperature, rows, cols); });
+        softkern::SoftmaxOptions log;
+        log.algorithm = a;
+        log.log = true;
+        reg(name + "+log/" + shape, [=](benchmark::State& s) { BenchSoftkern(s, isa, log, rows, cols); });
+        softkern::SoftmaxOptions sink;
+        sink.algorithm = a;
+        sink.has_sink = true;
+        sink.sink = 0.5f;
+        reg(name + "+sink/" + shape, [=](benchmark::State& s) { BenchSoftkern(s, isa, sink, rows, cols); });
+      }
     }
   }
   for (const auto& peer : peers) {
@@ -549,15 +550,18 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
   // 16-bit rows, one thread, two-pass, the largest two sizes.
   for (std::size_t n : {config.smoke ? std::size_t{4096} : config.max_size / 4,
                         config.smoke ? std::size_t{16384} : config.max_size}) {
-    for (auto [type, name] : {std::pair{softkern::ElementType::kBFloat16, "bf16"},
-                              std::pair{softkern::ElementType::kFloat16, "f16"}}) {
-      softkern::SoftmaxOptions options;
-      options.algorithm = Algorithm::kTwoPass;
-      benchmark::RegisterBenchmark(("softmax_" + std::string(name) + "/" + softkern::isa_name(best) +
-                                    "/two_pass/" + std::to_string(n)).c_str(),
-                                   [=](benchmark::State& s) { BenchSoftkern16(s, best, options, type, n); })
-          ->UseRealTime()
-          ->Unit(benchmark::kMicrosecond);
+    for (Isa isa : SupportedIsas()) {
+      if (isa == Isa::kScalar) continue;
+      for (auto [type, name] : {std::pair{softkern::ElementType::kBFloat16, "bf16"},
+                                std::pair{softkern::ElementType::kFloat16, "f16"}}) {
+        softkern::SoftmaxOptions options;
+        options.algorithm = Algorithm::kTwoPass;
+        benchmark::RegisterBenchmark(("softmax_" + std::string(name) + "/" + softkern::isa_name(isa) +
+                                      "/two_pass/" + std::to_string(n)).c_str(),
+                                     [=](benchmark::State& s) { BenchSoftkern16(s, isa, options, type, n); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
 }

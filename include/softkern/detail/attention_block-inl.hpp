@@ -484,14 +484,10 @@ HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {
     const VF x = hn::Load(df, s + j);
     m = hn::IfThenElse(hn::Or(hn::Gt(x, m), hn::IsNaN(x)), x, m);
   }
-  HWY_ALIGN float lanes[kMaxLanesF];
-  hn::Store(m, df, lanes);
-  float max = -kInf;
-  for (std::size_t i = 0; i < N; ++i) {
-    if (std::isnan(lanes[i])) return lanes[i];
-    if (lanes[i] > max) max = lanes[i];
-  }
-  return max;
+  // A NaN lane is the result; without one, the lanes' maximum is exact
+  // whatever the order, so the target's own reduction serves.
+  if (HWY_UNLIKELY(!hn::AllFalse(df, hn::IsNaN(m)))) return kNaN;
+  return hn::GetLane(hn::MaxOfLanes(df, m));
 }
 
 }  // namespace HWY_NAMESPACE
