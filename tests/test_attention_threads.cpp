@@ -109,10 +109,8 @@ struct Result {
   std::vector<float> o, lse;
 };
 
-Result run(const Case& c, const Data& x, Executor* executor) {
-  Result r;
-  r.o.assign(c.L * c.H * c.d, -1.0f);
-  if (c.lse) r.lse.assign(c.L * c.H, -1.0f);
+// The case's tensors over `x`, output into o.
+AttentionTensors tensors_of(const Case& c, const Data& x, float* o) {
   AttentionTensors t;
   t.queries = c.L;
   t.keys = c.n;
@@ -127,7 +125,15 @@ Result run(const Case& c, const Data& x, Executor* executor) {
     t.k = softkern::as_bfloat16(x.k16.data());
     t.v = softkern::as_bfloat16(x.v16.data());
   }
-  t.o = r.o.data();
+  t.o = o;
+  return t;
+}
+
+Result run(const Case& c, const Data& x, Executor* executor) {
+  Result r;
+  r.o.assign(c.L * c.H * c.d, -1.0f);
+  if (c.lse) r.lse.assign(c.L * c.H, -1.0f);
+  AttentionTensors t = tensors_of(c, x, r.o.data());
   t.lse = c.lse ? r.lse.data() : nullptr;
   if (!c.causal && c.window == 0) t.query_start = 0;
   AttentionOptions o;
@@ -261,16 +267,7 @@ TEST(AttentionThreads, LinearByHeadsEqualsSerial) {
           std::vector<float> o(c.L * c.H * c.d, -1.0f);
           state->assign(c.H * c.d * c.d, 0.01f);
           norm->assign(c.H * c.d, 0.5f);
-          AttentionTensors t;
-          t.queries = c.L;
-          t.keys = c.n;
-          t.heads = c.H;
-          t.kv_heads = c.Hk;
-          t.head_dim = c.d;
-          t.q = x.q.data();
-          t.k = x.k.data();
-          t.v = x.v.data();
-          t.o = o.data();
+          const AttentionTensors t = tensors_of(c, x, o.data());
           LinearAttentionOptions lo;
           lo.kind = kind;
           lo.causal = causal;

@@ -30,7 +30,9 @@ TEST(Dispatch, SupportedIsasAreCompiledBestFirstAndCounted) {
   for (Isa isa : kAllIsas) {
     const bool listed = std::find(list.begin(), list.end(), isa) != list.end();
     EXPECT_EQ(listed, softkern::isa_supported(isa)) << softkern::isa_name(isa);
-    if (softkern::isa_supported(isa)) EXPECT_TRUE(softkern::isa_compiled(isa));
+    if (softkern::isa_supported(isa)) {
+      EXPECT_TRUE(softkern::isa_compiled(isa));
+    }
   }
   // The default is the first (best) one.
   EXPECT_EQ(softkern::active_isa(), list.front());
