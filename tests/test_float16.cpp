@@ -10,6 +10,7 @@
 // plus the conversions themselves: f16 <-> float exhaustively, bf16 and f16
 // rounding to nearest-even, and the public to_float / to_bfloat16 /
 // to_float16 against this file's own bf16 reference.
+#include "softkern/detail/cpu.hpp"
 #include "softkern/detail/float16.hpp"
 #include "support.hpp"
 
@@ -222,6 +223,62 @@ TEST_P(SixteenBitSoftmax, RowsAndSpecialValues) {
       double sum = 0;
       for (std::size_t c = 0; c < cols; ++c) sum += to_float(y[r * stride + c], tc.type);
       EXPECT_NEAR(sum, 1.0, 2 * tc.u16 + 1e-6) << tc.name << " row " << r;
+    }
+  }
+}
+
+// On CPUs with AVX-512 BF16 the AVX-512 target rounds bf16 outputs with
+// vcvtneps2bf16, and vectors holding a denormal output with the integer
+// rounding every other target uses. The two give the same bits (a NaN only
+// stays a NaN): rows whose outputs fall through the denormal range, zeros,
+// special rows, every length around the vector and loop boundaries, in place
+// and not, softmax and log-softmax.
+TEST_P(SixteenBitSoftmax, Bf16InstructionRoundsAsTheIntegerPath) {
+  if (isa() != Isa::kAvx512 || !softkern::detail::CpuHasAvx512Bf16()) {
+    GTEST_SKIP() << "the bf16 instruction path runs on the AVX-512 target of CPUs with AVX-512 BF16";
+  }
+  FailureLog log;
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 1; n <= 140; ++n) lengths.push_back(n);
+  for (std::size_t n : {191, 192, 193, 255, 256, 257, 1000, 4099}) lengths.push_back(n);
+  for (std::size_t n : lengths) {
+    // A slope through the denormal outputs (e^-87.3 = 2^-126 down to below
+    // bf16's smallest step, 2^-133), the test's distributions, special rows.
+    std::vector<std::vector<float>> rows;
+    std::vector<float> slope(n);
+    for (std::size_t i = 0; i < n; ++i) slope[i] = -static_cast<float>(i) * (100.0f / static_cast<float>(n));
+    rows.push_back(slope);
+    for (Distribution dist : {Distribution::kWide, Distribution::kLogits, Distribution::kMaskedNegInf})
+      rows.push_back(make_row(dist, n, 90));
+    std::vector<float> special = rows[1];
+    special[n / 2] = NAN;
+    rows.push_back(special);
+    for (const std::vector<float>& raw : rows) {
+      std::vector<std::uint16_t> x(n);
+      for (std::size_t i = 0; i < n; ++i) x[i] = float_to_bf16(raw[i]);
+      for (bool log_softmax : {false, true}) {
+        SoftmaxOptions o = with_algorithm(SoftmaxOptions());
+        o.log = log_softmax;
+        for (bool in_place : {false, true}) {
+          std::vector<std::uint16_t> y[2];
+          for (int use_instruction = 0; use_instruction < 2; ++use_instruction) {
+            softkern::detail::g_use_avx512_bf16 = use_instruction == 1;
+            y[use_instruction] = in_place ? x : std::vector<std::uint16_t>(n, 0xBAD4);
+            const std::uint16_t* src = in_place ? y[use_instruction].data() : x.data();
+            EXPECT_TRUE(softmax16(src, y[use_instruction].data(), n, ElementType::kBFloat16, o).ok());
+          }
+          softkern::detail::g_use_avx512_bf16 = true;
+          for (std::size_t i = 0; i < n; ++i) {
+            const float a = bf16_to_float(y[0][i]), b = bf16_to_float(y[1][i]);
+            if (std::isnan(a) ? !std::isnan(b) : y[0][i] != y[1][i]) {
+              log.add(label() + " n=" + std::to_string(n) + (log_softmax ? " log" : "") +
+                      (in_place ? " in place" : "") + ": element " + std::to_string(i) + " integer " +
+                      hexfloat(a) + ", instruction " + hexfloat(b));
+              break;
+            }
+          }
+        }
+      }
     }
   }
 }

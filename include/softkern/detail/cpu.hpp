@@ -6,6 +6,8 @@
 #ifndef SOFTKERN_DETAIL_CPU_HPP_
 #define SOFTKERN_DETAIL_CPU_HPP_
 
+#include <atomic>
+
 #include "softkern/dispatch.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -62,6 +64,24 @@ inline bool CpuSupports(Isa isa) {
   return false;
 #endif
 }
+
+// AVX-512 BF16 (vcvtneps2bf16): CPUID leaf 7, subleaf 1, EAX bit 5. Asked
+// only by the AVX-512 target, whose own check covers the OS state.
+inline bool CpuHasAvx512Bf16() {
+#if defined(__x86_64__) || defined(_M_X64)
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return false;  // a: the last subleaf
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  return a & (1u << 5);
+#else
+  return false;
+#endif
+}
+
+// Whether the AVX-512 target rounds bf16 rows with vcvtneps2bf16: true where
+// the CPU has it. Tests set it to false to run the integer rounding on the
+// same CPU and compare the two.
+inline std::atomic<bool> g_use_avx512_bf16{CpuHasAvx512Bf16()};
 
 }  // namespace detail
 }  // namespace softkern

@@ -30,6 +30,7 @@
 #include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
+#include "softkern/detail/cpu.hpp"
 #include "softkern/detail/float16.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -144,6 +145,33 @@ HWY_INLINE hn::Vec<DT<T>> NarrowFromFloat(DF d, VF v) {
 #endif
   }
 }
+
+// A bf16 vector rounded by AVX-512 BF16's vcvtneps2bf16 (AVX-512 target,
+// CPUs that have it: g_use_avx512_bf16): one instruction where
+// NarrowFromFloat's integer rounding takes nine. It rounds to nearest even
+// like NarrowFromFloat, and keeps a NaN a NaN, but reads denormal inputs as
+// zero: a vector holding one (vfpclassps, one instruction; softmax outputs
+// below 2^-126 are rare) takes the integer rounding instead, so the two give
+// the same bits but for NaN payloads. Highway 1.0.3 has no op for it and its
+// AVX-512 target does not enable the extension, hence the inline assembly.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr bool kHasBf16Instruction = true;
+HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) {
+  constexpr int kDenormal = 0x20;
+  if (HWY_UNLIKELY(_mm512_fpclass_ps_mask(v.raw, kDenormal) != 0)) {
+    hn::StoreU(NarrowFromFloat<hwy::bfloat16_t>(d, v), DT<hwy::bfloat16_t>(), p);
+    return;
+  }
+  __m256i bits;
+  __asm__("vcvtneps2bf16 %1, %0" : "=v"(bits) : "v"(v.raw));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
+}
+#else
+constexpr bool kHasBf16Instruction = false;
+HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) {
+  hn::StoreU(NarrowFromFloat<hwy::bfloat16_t>(d, v), DT<hwy::bfloat16_t>(), p);
+}
+#endif
 
 template <class T>
 HWY_INLINE VF LoadElements(DF d, const T* p) {
@@ -276,12 +304,15 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T*
 //
 // y[i, n) = f(x[i, n)), four vectors per iteration, then single vectors, then
 // the tail; kStream picks non-temporal stores for the whole vectors.
-template <bool kStream, class T, class F>
+// kBf16Instruction: bf16 rows rounded by StoreBf16ByInstruction.
+template <bool kStream, class T, class F, bool kBf16Instruction = false>
 HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, const F& f) {
   const std::size_t N = hn::Lanes(d);
   const auto store = [d](VF v, T* p) {
     if constexpr (kStream) {
       StreamElements(d, v, p);
+    } else if constexpr (kBf16Instruction && std::is_same_v<T, hwy::bfloat16_t>) {
+      StoreBf16ByInstruction(d, v, p);
     } else {
       StoreElements(d, v, p);
     }
@@ -318,6 +349,9 @@ HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, con
     // that y is visible to whatever the caller (or another thread) does next.
     hwy::FlushStream();
     return;
+  }
+  if constexpr (kHasBf16Instruction && std::is_same_v<T, hwy::bfloat16_t>) {
+    if (g_use_avx512_bf16.load(std::memory_order_relaxed)) return MapFrom<false, T, F, true>(d, x, y, 0, n, f);
   }
   MapFrom<false>(d, x, y, 0, n, f);
 }
