@@ -129,8 +129,9 @@ def branch_target(mnemonic, operands):
     return int(m.group(1), 16) if m else None
 
 
-def inner_loop(instrs):
-    """The largest innermost loop without non-temporal stores: (body, vectors)."""
+def inner_loop(instrs, need=None):
+    """The largest innermost loop without non-temporal stores (and, with
+    `need`, with that mnemonic in it): its instructions."""
     loops = []
     for i, (addr, mn, ops) in enumerate(instrs):
         t = branch_target(mn, ops)
@@ -144,6 +145,8 @@ def inner_loop(instrs):
     for s, e in innermost:
         body = instrs[s:e + 1]
         if any("movnt" in mn or mn.startswith("stnp") for _, mn, _ in body):
+            continue
+        if need is not None and not any(mn == need for _, mn, _ in body):
             continue
         if best is None or len(body) > len(best):
             best = body
@@ -233,17 +236,26 @@ def main():
                 names = [f for f in functions if rx.search(f) and "::" + ns + "::" in f]
                 if not names:
                     continue
-                body = inner_loop(functions[names[0]])
-                if body is None:
-                    continue
-                c = classify(body, arch)
-                vectors = 4
-                per = collections.defaultdict(float, {k: v / vectors for k, v in c.items()})
-                per_pass[(target, tname, pname)] = per
-                if args.loops:
-                    print(f"--- {target} {tname} {pname}: {names[0][:140]}")
-                    for addr, mn, ops in body:
-                        print(f"    {addr:x}: {mn} {ops}")
+                # bf16i: bf16 rows on CPUs with AVX-512 BF16, whose maps run
+                # the loop that rounds with vcvtneps2bf16 (the other passes
+                # are bf16's).
+                variants = [(tname, None)]
+                if tname == "bf16" and target == "avx512":
+                    variants.append(("bf16i", "vcvtneps2bf16"))
+                for vname, need in variants:
+                    body = inner_loop(functions[names[0]], need) if need else inner_loop(functions[names[0]])
+                    if body is None and need is not None:
+                        body = inner_loop(functions[names[0]])
+                    if body is None:
+                        continue
+                    c = classify(body, arch)
+                    vectors = 4
+                    per = collections.defaultdict(float, {k: v / vectors for k, v in c.items()})
+                    per_pass[(target, vname, pname)] = per
+                    if args.loops:
+                        print(f"--- {target} {vname} {pname}: {names[0][:140]}")
+                        for addr, mn, ops in body:
+                            print(f"    {addr:x}: {mn} {ops}")
 
     machines_for = {"avx2": ["zen3", "zen4", "icelake"], "avx512": ["zen4", "icelake"],
                     "neon": ["cortex-a72"]}
@@ -259,7 +271,7 @@ def main():
     for target, (ns, lanes, bits) in TARGETS.items():
         if target not in machines_for:
             continue
-        for tname in TYPES:
+        for tname in list(TYPES) + ["bf16i"]:
             for alg, passes in ALGORITHMS.items():
                 if not all((target, tname, p) in per_pass for p in passes):
                     continue
