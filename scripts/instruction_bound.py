@@ -243,8 +243,8 @@ def main():
                 if tname == "bf16" and target == "avx512":
                     variants.append(("bf16i", "vcvtneps2bf16"))
                 for vname, need in variants:
-                    body = inner_loop(functions[names[0]], need) if need else inner_loop(functions[names[0]])
-                    if body is None and need is not None:
+                    body = inner_loop(functions[names[0]], need)
+                    if body is None and need is not None:  # a pass without the instruction: bf16's loop
                         body = inner_loop(functions[names[0]])
                     if body is None:
                         continue

@@ -98,7 +98,7 @@ TEST_P(ThreadedRows, LongRowSplitAcrossThreads) {
   FailureLog log;
   auto two = thread_per_task_executor(2), three = thread_per_task_executor(3);
   // The boundary sweep: two full chunks and a partial third (the fewest that
-  // split), on two executors (2 and 3 threads).
+  // split), on two executors (the built-in pool and 3 threads).
   std::vector<softkern::Executor*> executors = {&softkern::default_executor(), &two, &three};
   if (!full_sweep()) executors.erase(executors.begin() + 1);
   const std::size_t n = (full_sweep() ? 3 : 2) * (std::size_t{1} << 18) + 12345;

@@ -146,33 +146,6 @@ HWY_INLINE hn::Vec<DT<T>> NarrowFromFloat(DF d, VF v) {
   }
 }
 
-// A bf16 vector rounded by AVX-512 BF16's vcvtneps2bf16 (AVX-512 target,
-// CPUs that have it: g_use_avx512_bf16): one instruction where
-// NarrowFromFloat's integer rounding takes nine. It rounds to nearest even
-// like NarrowFromFloat, and keeps a NaN a NaN, but reads denormal inputs as
-// zero: a vector holding one (vfpclassps, one instruction; softmax outputs
-// below 2^-126 are rare) takes the integer rounding instead, so the two give
-// the same bits but for NaN payloads. Highway 1.0.3 has no op for it and its
-// AVX-512 target does not enable the extension, hence the inline assembly.
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr bool kHasBf16Instruction = true;
-HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) {
-  constexpr int kDenormal = 0x20;
-  if (HWY_UNLIKELY(_mm512_fpclass_ps_mask(v.raw, kDenormal) != 0)) {
-    hn::StoreU(NarrowFromFloat<hwy::bfloat16_t>(d, v), DT<hwy::bfloat16_t>(), p);
-    return;
-  }
-  __m256i bits;
-  __asm__("vcvtneps2bf16 %1, %0" : "=v"(bits) : "v"(v.raw));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
-}
-#else
-constexpr bool kHasBf16Instruction = false;
-HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) {
-  hn::StoreU(NarrowFromFloat<hwy::bfloat16_t>(d, v), DT<hwy::bfloat16_t>(), p);
-}
-#endif
-
 template <class T>
 HWY_INLINE VF LoadElements(DF d, const T* p) {
   if constexpr (std::is_same_v<T, float>) {
@@ -190,6 +163,28 @@ HWY_INLINE void StoreElements(DF d, VF v, T* p) {
     hn::StoreU(NarrowFromFloat<T>(d, v), DT<T>(), p);
   }
 }
+
+// A bf16 vector rounded by AVX-512 BF16's vcvtneps2bf16 (AVX-512 target,
+// CPUs that have it: g_use_avx512_bf16): one instruction where
+// NarrowFromFloat's integer rounding takes nine. It rounds to nearest even
+// like NarrowFromFloat, and keeps a NaN a NaN, but reads denormal inputs as
+// zero: a vector holding one (vfpclassps, one instruction; softmax outputs
+// below 2^-126 are rare) takes the integer rounding instead, so the two give
+// the same bits but for NaN payloads. Highway 1.0.3 has no op for it and its
+// AVX-512 target does not enable the extension, hence the inline assembly.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr bool kHasBf16Instruction = true;
+HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) {
+  constexpr int kDenormal = 0x20;
+  if (HWY_UNLIKELY(_mm512_fpclass_ps_mask(v.raw, kDenormal) != 0)) return StoreElements(d, v, p);
+  __m256i bits;
+  __asm__("vcvtneps2bf16 %1, %0" : "=v"(bits) : "v"(v.raw));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
+}
+#else
+constexpr bool kHasBf16Instruction = false;
+HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) { StoreElements(d, v, p); }
+#endif
 
 // The tail (fewer than a vector of elements) through a stack buffer, so no
 // target touches memory outside the row; lanes past `count` read `fill`.
