@@ -229,7 +229,7 @@ void RooflineTwinRow(Traffic traffic, const float* x, float* y, std::size_t n) {
     case Traffic::kThreeReadsTwoWrites: {
       const float m = TwinMax(x, n);
       const float s = TwinScale(x, y, n, 1.0f / (1.0f + std::fabs(m)));
-      // In place, like reload's final pass, which never streams (softmax-inl.hpp: MapRow).
+      // In place, like reload's final pass, which never streams (softmax_rows-inl.hpp: MapRow).
       TwinScale(y, y, n, 1.0f / (1.0f + std::fabs(s)));
       break;
     }

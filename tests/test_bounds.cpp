@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "softkern/detail/testing.hpp"
 #include "support.hpp"
 
 namespace softkern_test {

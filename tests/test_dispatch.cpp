@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "softkern/detail/testing.hpp"
 #include "support.hpp"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -77,49 +78,6 @@ TEST(Dispatch, NoEnvironmentOverrideInThisProcess) {
   EXPECT_TRUE(softkern::environment_status().ok());
 }
 
-// Forcing a target switches the code that runs: dispatched_isa() is answered
-// by the kernel table compiled for that target, not by the bookkeeping.
-TEST(Dispatch, ForcingEachSupportedTargetRunsIt) {
-  const Isa best = softkern::active_isa();
-  for (Isa isa : supported_isa_list()) {
-    SCOPED_TRACE(softkern::isa_name(isa));
-    ASSERT_TRUE(softkern::force_isa(isa).ok());
-    EXPECT_EQ(softkern::active_isa(), isa);
-    EXPECT_EQ(softkern::dispatched_isa(), isa);
-    const std::vector<float> x = make_row(Distribution::kLogits, 777, 1);
-    std::vector<float> y(x.size());
-    ASSERT_TRUE(softkern::softmax(x.data(), y.data(), x.size()).ok());
-    const Reference ref = reference_softmax(x.data(), x.size(), {});
-    const Accuracy acc = check_softmax(x.data(), y.data(), x.size(), {}, ref);
-    EXPECT_TRUE(acc.ok()) << acc.first_failure;
-  }
-  softkern::reset_isa();
-  EXPECT_EQ(softkern::active_isa(), best);
-  EXPECT_EQ(softkern::dispatched_isa(), best);
-}
-
-TEST(Dispatch, ForcingAnUnsupportedTargetFailsAndChangesNothing) {
-  int refused = 0;
-  for (Isa forced_first : supported_isa_list()) {
-    ASSERT_TRUE(softkern::force_isa(forced_first).ok());
-    for (Isa isa : kAllIsas) {
-      if (softkern::isa_supported(isa)) continue;
-      ++refused;
-      const Status s = softkern::force_isa(isa);
-      EXPECT_FALSE(s.ok()) << softkern::isa_name(isa);
-      EXPECT_EQ(static_cast<int>(s.code()), static_cast<int>(StatusCode::kUnsupportedIsa));
-      EXPECT_NE(std::strstr(s.message(), "force_isa"), nullptr) << s.message();
-      EXPECT_EQ(softkern::dispatched_isa(), forced_first) << "a refused force changed the target";
-    }
-    // An out-of-range enumerator is refused too.
-    EXPECT_FALSE(softkern::force_isa(static_cast<Isa>(99)).ok());
-    EXPECT_EQ(softkern::dispatched_isa(), forced_first);
-  }
-  softkern::reset_isa();
-  // No machine supports every target (x86 lacks NEON, Arm lacks AVX2).
-  EXPECT_GT(refused, 0);
-}
-
 // Bytes per float vector of a target, found without asking softkern: fixed
 // on x86, NEON and scalar; on SVE the vector length the kernel gets from the
 // hardware, which Linux reports through prctl(PR_SVE_GET_VL) (under qemu:
@@ -141,6 +99,50 @@ std::size_t expected_vector_bytes(Isa isa) {
     }
   }
   return 0;
+}
+
+// Forcing a target switches the code that runs: the vector width is answered
+// by a function compiled for the target (expected_vector_bytes, below, finds
+// it without asking softkern).
+TEST(Dispatch, ForcingEachSupportedTargetRunsIt) {
+  const Isa best = softkern::active_isa();
+  for (Isa isa : supported_isa_list()) {
+    SCOPED_TRACE(softkern::isa_name(isa));
+    ASSERT_TRUE(softkern::force_isa(isa).ok());
+    EXPECT_EQ(softkern::active_isa(), isa);
+    EXPECT_EQ(softkern::detail::vector_bytes_for_testing(), expected_vector_bytes(isa));
+    const std::vector<float> x = make_row(Distribution::kLogits, 777, 1);
+    std::vector<float> y(x.size());
+    ASSERT_TRUE(softkern::softmax(x.data(), y.data(), x.size()).ok());
+    const Reference ref = reference_softmax(x.data(), x.size(), {});
+    const Accuracy acc = check_softmax(x.data(), y.data(), x.size(), {}, ref);
+    EXPECT_TRUE(acc.ok()) << acc.first_failure;
+  }
+  softkern::reset_isa();
+  EXPECT_EQ(softkern::active_isa(), best);
+  EXPECT_EQ(softkern::detail::vector_bytes_for_testing(), expected_vector_bytes(best));
+}
+
+TEST(Dispatch, ForcingAnUnsupportedTargetFailsAndChangesNothing) {
+  int refused = 0;
+  for (Isa forced_first : supported_isa_list()) {
+    ASSERT_TRUE(softkern::force_isa(forced_first).ok());
+    for (Isa isa : kAllIsas) {
+      if (softkern::isa_supported(isa)) continue;
+      ++refused;
+      const Status s = softkern::force_isa(isa);
+      EXPECT_FALSE(s.ok()) << softkern::isa_name(isa);
+      EXPECT_EQ(static_cast<int>(s.code()), static_cast<int>(StatusCode::kUnsupportedIsa));
+      EXPECT_NE(std::strstr(s.message(), "force_isa"), nullptr) << s.message();
+      EXPECT_EQ(softkern::active_isa(), forced_first) << "a refused force changed the target";
+    }
+    // An out-of-range enumerator is refused too.
+    EXPECT_FALSE(softkern::force_isa(static_cast<Isa>(99)).ok());
+    EXPECT_EQ(softkern::active_isa(), forced_first);
+  }
+  softkern::reset_isa();
+  // No machine supports every target (x86 lacks NEON, Arm lacks AVX2).
+  EXPECT_GT(refused, 0);
 }
 
 // StreamingStores::kAuto streams rows from streaming_threshold_bytes() on,

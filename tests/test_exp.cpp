@@ -20,12 +20,13 @@
 #include <cmath>
 #include <thread>
 
+#include "softkern/detail/testing.hpp"
 #include "support.hpp"
 
 namespace softkern_test {
 namespace {
 
-constexpr float kLowest = -104.0f;  // the sweep's ends (softmax.hpp: exp_for_testing)
+constexpr float kLowest = -104.0f;  // the sweep's ends (softkern/detail/testing.hpp: exp_for_testing)
 constexpr float kHighest = 89.0f;
 
 float correctly_rounded_exp(float x) {

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "../tests/support.hpp"
+#include "softkern/detail/testing.hpp"
 
 using namespace softkern_test;
 

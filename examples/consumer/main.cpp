@@ -75,7 +75,7 @@ int main() {
   for (std::size_t k = 0; k < isa_count; ++k) {
     const char* isa = softkern::isa_name(isas[k]);
     Check(softkern::force_isa(isas[k]).ok(), "force_isa", isa, "-", 0);
-    Check(softkern::dispatched_isa() == isas[k], "dispatched_isa follows force_isa", isa, "-", 0);
+    Check(softkern::active_isa() == isas[k], "active_isa follows force_isa", isa, "-", 0);
     for (int a = 0; a < softkern::kAlgorithmCount; ++a) {
       softkern::SoftmaxOptions options;
       options.algorithm = static_cast<Algorithm>(a);

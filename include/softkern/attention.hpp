@@ -73,6 +73,7 @@ enum class ScoreFunction : int {
   kSigmoid,
   kSoftplus,
 };
+inline constexpr int kScoreFunctionCount = 3;
 
 // "softmax", "sigmoid", "softplus".
 const char* score_function_name(ScoreFunction score);
@@ -224,6 +225,7 @@ enum class LinearKind : int {
   // lambda^{t - t0 + 1} (never the lambda^{-t} factorisation, which overflows).
   kDecay,
 };
+inline constexpr int kLinearKindCount = 2;
 
 struct LinearAttentionOptions {
   LinearKind kind = LinearKind::kEluPlusOne;

@@ -39,12 +39,9 @@ bool isa_supported(Isa isa);
 std::size_t supported_isas(Isa* out, std::size_t capacity);
 
 // The target that calls run on now: the forced one if any, else the one named
-// by SOFTKERN_ISA, else the best supported one.
+// by SOFTKERN_ISA, else the best supported one. Answered by the kernel table
+// calls go through, which records the target it was compiled for.
 Isa active_isa();
-// Asks the kernel table in use which target its code was compiled for: this is
-// the answer of the code that runs, not of the bookkeeping, so tests can check
-// that forcing a target really switches the code.
-Isa dispatched_isa();
 
 // Makes every later call (from any thread) run on `isa`. Fails with
 // kUnsupportedIsa, changing nothing, if the target is not compiled in or not

@@ -19,6 +19,7 @@
 #ifndef SOFTKERN_ELEMENT_TYPES_HPP_
 #define SOFTKERN_ELEMENT_TYPES_HPP_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -33,6 +34,10 @@ enum class ElementType : int {
   kBFloat16,
   kFloat16,
 };
+inline constexpr int kElementTypeCount = 3;
+
+// Bytes per element of `type`.
+constexpr std::size_t element_bytes(ElementType type) { return type == ElementType::kFloat32 ? 4 : 2; }
 
 // bfloat16: the upper 16 bits of an IEEE float32 (sign, 8-bit exponent,
 // 7-bit mantissa). `bits` is the bit pattern: bfloat16{0x3F80} is 1.0.

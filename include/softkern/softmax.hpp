@@ -28,8 +28,9 @@
 namespace softkern {
 
 enum class Algorithm : int {
-  // Picks per row length: three-pass reload while the row fits in the
-  // per-core cache, two-pass beyond (the measured crossover: docs/algorithms.md).
+  // Picks per row length: three-pass reload while the row is within four
+  // times the per-core L2 (32 KiB on the scalar target), two-pass beyond
+  // (the measured crossover: docs/algorithms.md).
   kAuto = 0,
   // max(x); s = sum exp(x - max); y = exp(x - max) / s.  3 reads + 1 write.
   kThreePassRecompute,
@@ -64,6 +65,7 @@ enum class StreamingStores : int {
   kNever,   // y stays in cache (you read it right after)
   kAlways,  // stream on every target (with aligned-down head and tail stores)
 };
+inline constexpr int kStreamingStoresCount = 3;
 
 struct SoftmaxOptions {
   Algorithm algorithm = Algorithm::kAuto;
@@ -119,13 +121,6 @@ std::size_t streaming_threshold_bytes();
 // Whether a row of n elements, on the active target, gets streaming stores
 // under `choice` (the final pass of an out-of-place call).
 bool streams_for(std::size_t n, StreamingStores choice);
-
-namespace detail {
-// softkern's own exponential on the active target, y[i] = e^{x[i]}, exposed
-// for the ulp sweep in the tests and the accuracy tool. Its domain is what the
-// kernels feed it: x <= 89 (larger gives +inf); x < -104 gives 0; NaN stays NaN.
-void exp_for_testing(const float* x, float* y, std::size_t n);
-}  // namespace detail
 
 }  // namespace softkern
 

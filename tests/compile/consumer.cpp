@@ -129,7 +129,7 @@ void dispatch_and_executor_calls() {
   report(softkern::parse_isa("avx2", &parsed));
   std::printf("%zu %s %d %d %s\n", count, softkern::isa_name(softkern::active_isa()),
               softkern::isa_compiled(parsed) ? 1 : 0, softkern::isa_supported(parsed) ? 1 : 0,
-              softkern::isa_name(softkern::dispatched_isa()));
+              softkern::isa_name(softkern::active_isa()));
   report(softkern::force_isa(softkern::Isa::kScalar));
   softkern::reset_isa();
   report(softkern::environment_status());

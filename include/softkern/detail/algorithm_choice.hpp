@@ -33,8 +33,8 @@ std::size_t CacheSizeOr(int name, std::size_t fallback) {
   return bytes > 0 ? static_cast<std::size_t>(bytes) : fallback;
 }
 
-// The per-core L2 when the OS reports it (1 MiB otherwise): up to it kAuto
-// picks three-pass reload (measured crossover: docs/algorithms.md), and beyond it
+// The per-core L2 when the OS reports it (1 MiB otherwise): kAuto picks
+// three-pass reload up to four times it (auto_algorithm), and beyond it
 // attention prefetches the next key block.
 std::size_t PerCoreL2Bytes() {
   static const std::size_t bytes = CacheSizeOr(_SC_LEVEL2_CACHE_SIZE, std::size_t{1} << 20);
@@ -76,16 +76,13 @@ bool streams_for(std::size_t n, StreamingStores choice) {
 }
 
 Algorithm auto_algorithm(std::size_t n) {
-  // On vector targets reload wins while the row is in the per-core cache (it
-  // evaluates one exponential per element, two-pass two) and two-pass beyond
-  // (fewer bytes). The scalar target is compute-bound at every size, and its
-  // two-pass exponential (reduced in double) is the cheaper one: measured
-  // crossover between 4 Ki and 16 Ki elements (docs/benchmarks.md). With the
-  // folded exponential (softmax_exp-inl.hpp) reload keeps winning past the
-  // L2 on every vector target, up to about four times its size: measured
-  // crossover between 1 Mi and 4 Mi elements with a 1 MiB L2 on AVX2 and on
-  // AVX-512 (Zen 4: at 1 Mi reload 0.35 ns per element, two-pass 0.47; at
-  // 4 Mi reload 0.94, two-pass 0.73; docs/compute-bound.md).
+  // Reload evaluates one exponential per element and two-pass two, but
+  // two-pass moves fewer bytes. On vector targets reload wins while the row
+  // is within about four times the per-core L2 (the L2 plus what the L3
+  // returns quickly) and two-pass beyond; the scalar target is compute-bound
+  // at every size, and its two-pass exponential (reduced in double) is the
+  // cheaper one past 32 KiB. The crossovers are measured per machine in
+  // docs/algorithms.md.
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   std::size_t reload_max_bytes = detail::PerCoreL2Bytes();

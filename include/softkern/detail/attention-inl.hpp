@@ -3,7 +3,7 @@
 // Re-included once per target, like softmax-inl.hpp (whose row helpers and
 // exponential it uses). This file holds the tile loop (Attention), the
 // softmax and sigmoid tiles, the split-KV merge and the target's
-// AttentionTable; the parts it builds on each have their own file (see
+// AttentionKernels; the parts it builds on each have their own file (see
 // docs/layout.md). One tiled loop serves decode and prefill and every score
 // function:
 //  - A *tile* is up to kTileRows query rows (query i, head h) that read the
@@ -114,7 +114,7 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       row.l = row.l * alpha[r] + hn::GetLane(hn::SumOfLanes(df, sum));
       row.m = m_new;
     }
-    AccumulateTileV(df, tile, sc, alpha, count, dp);
+    AccumulateVTile(df, tile, sc, alpha, count, dp);
   }
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const TileRow& row = tile.row[r];
@@ -154,7 +154,7 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
         hn::Store(Sigmoid(df, hn::Add(hn::Load(df, s + j), bias)), df, s + j);
       }
     }
-    AccumulateTileV(df, tile, sc, ones, count, dp);
+    AccumulateVTile(df, tile, sc, ones, count, dp);
   }
   for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], 1.0f);
 }
@@ -263,7 +263,7 @@ HWY_NOINLINE void AttentionMerge(const MergeParams& p) {
   }
 }
 
-inline const AttentionTable kAttentionTable = {TargetIsa(), &Attention, &AttentionMerge, &LinearAttention};
+inline constexpr AttentionKernels kAttentionKernels = {&Attention, &AttentionMerge, &LinearAttention};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail

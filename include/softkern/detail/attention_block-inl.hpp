@@ -3,8 +3,9 @@
 // the block's K rows (ScoreDots, ScoreBlock: dot products, then -inf for
 // invisible keys and the mask added), the block maximum of a row of scores,
 // and the weighted sum of the block's V rows into the accumulators
-// (AccumulateV). A row's scores and output have the same bits whatever tile
-// it is in, so decode equals prefill bitwise.
+// (AccumulateVTile for a tile's rows, AccumulateVRow for one row). A row's
+// scores and output have the same bits whatever tile it is in, so decode
+// equals prefill bitwise.
 
 #if defined(SOFTKERN_DETAIL_ATTENTION_BLOCK_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SOFTKERN_DETAIL_ATTENTION_BLOCK_INL_HPP_
@@ -309,8 +310,8 @@ HWY_INLINE void ScalePanel(DF df, float alpha, VF& a0, VF& a1, VF& a2, VF& a3) {
 // two passes over the block's V rows on AVX2, one on AVX-512) keep eight
 // independent chains in flight for one broadcast weight.
 template <std::size_t C, typename T>
-HWY_INLINE void AccumulateVRowPanel(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                                    std::size_t b, std::size_t e, std::size_t c, const NextRows* next) {
+HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                                      std::size_t b, std::size_t e, std::size_t c, const NextRows* next) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t step = C > 1 ? N : 0;
   VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + step), a2 = hn::Load(df, o + c + 2 * step),
@@ -351,31 +352,32 @@ HWY_INLINE void AccumulateVRowPanel(DF df, float* o, float alpha, const float* p
 // V rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
 // way, if given.
 template <typename T>
-HWY_INLINE void AccumulateVT(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                             std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
+HWY_INLINE void AccumulateVRowOf(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                                 std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
   const std::size_t N = hn::Lanes(df);
   std::size_t c = 0;
-  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowPanel<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowPanel<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c < dp; c += N) AccumulateVRowPanel<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowColumns<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowColumns<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c < dp; c += N) AccumulateVRowColumns<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
 }
 
-HWY_INLINE void AccumulateV(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                            KvType vtype, std::size_t b, std::size_t e, std::size_t dp,
-                            const NextRows* next = nullptr) {
-  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVT<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
+// AccumulateVRowOf for V rows of `vtype`.
+HWY_INLINE void AccumulateVRow(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
+                               ElementType vtype, std::size_t b, std::size_t e, std::size_t dp,
+                               const NextRows* next = nullptr) {
+  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVRowOf<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
 }
 
 // The p.v micro-kernel: columns [c, c + C N) of kVRows rows, o_r = o_r *
 // alpha_r + sum_j p_rj v_j over keys [b, e). Each V vector is loaded once for
 // the kVRows rows; a zero weight skips that row's multiply-add (as
-// AccumulateVT does, so an invisible key's V never reaches the row, and the
-// row gets AccumulateVT's bits). kNoZeroWeights: the caller found no zero
+// AccumulateVRowOf does, so an invisible key's V never reaches the row, and the
+// row gets AccumulateVRowOf's bits). kNoZeroWeights: the caller found no zero
 // weight, and the loop runs without the per-row tests.
 template <std::size_t C, bool kNoZeroWeights, typename T>
-HWY_INLINE void AccumulateVPanel(DF df, float* const* o, const float* alpha, const float* const* pw,
-                                 const void* const* vrow, std::size_t b, std::size_t e, std::size_t c,
-                                 const NextRows* next) {
+HWY_INLINE void AccumulateVRowsPanel(DF df, float* const* o, const float* alpha, const float* const* pw,
+                                     const void* const* vrow, std::size_t b, std::size_t e, std::size_t c,
+                                     const NextRows* next) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t c1 = C > 1 ? c + N : c, c2 = C > 2 ? c + 2 * N : c, c3 = C > 2 ? c + 3 * N : c;
   VF o00 = hn::Load(df, o[0] + c), o01 = hn::Load(df, o[0] + c1), o02 = hn::Load(df, o[0] + c2), o03 = hn::Load(df, o[0] + c3);
@@ -439,9 +441,9 @@ HWY_INLINE bool NoZeroWeights(DF df, const float* const* pw, std::size_t count) 
 
 // o_r = o_r * alpha_r + sum_j p_rj v_j over the block's `count` keys for
 // every row of the tile, weights in sc.s[r]: kVRows rows at a time through
-// the panel micro-kernel, the rest one row at a time (AccumulateVT). The
+// the panel micro-kernel, the rest one row at a time (AccumulateVRowOf). The
 // first rows prefetch the next block's V rows.
-HWY_INLINE void AccumulateTileV(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
+HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
                                 std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
   WithRowType(sc.vtype, [&](auto t) HWY_ATTR {
@@ -455,22 +457,22 @@ HWY_INLINE void AccumulateTileV(DF df, const Tile& tile, Scratch& sc, const floa
       for (; c + kVCols * N <= dp; c += kVCols * N) {
         const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
         if (dense) {
-          AccumulateVPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
         } else {
-          AccumulateVPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
         }
       }
       for (; c < dp; c += N) {
         const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
         if (dense) {
-          AccumulateVPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
         } else {
-          AccumulateVPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
         }
       }
     }
     for (; r0 < tile.rows; ++r0) {
-      AccumulateVT<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vnext : nullptr);
+      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vnext : nullptr);
     }
   });
 }

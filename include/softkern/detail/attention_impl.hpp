@@ -1,7 +1,7 @@
 // softkern/detail/attention_impl.hpp — argument checks and public functions
 // of attention.hpp. Included at the end of implementation.hpp (after the
-// per-target expansion, whose SOFTKERN_HAVE_* macros it reads); every check
-// runs before any kernel, so a rejected call writes nothing.
+// per-target expansion and the dispatcher); every check runs before any
+// kernel, so a rejected call writes nothing.
 #ifndef SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_
 #define SOFTKERN_DETAIL_ATTENTION_IMPL_HPP_
 
@@ -14,117 +14,16 @@
 #include "softkern/attention.hpp"
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/attention_tasks.hpp"
+#include "softkern/detail/dispatcher.hpp"
+#include "softkern/detail/extents.hpp"
+#include "softkern/detail/known_enum.hpp"
 
 namespace softkern {
 namespace detail {
 namespace {
 
-const AttentionTable* AttentionTableFor(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar:
-      return &N_SCALAR::kAttentionTable;
-#ifdef SOFTKERN_HAVE_AVX2
-    case Isa::kAvx2:
-      return &N_AVX2::kAttentionTable;
-#endif
-#ifdef SOFTKERN_HAVE_AVX512
-    case Isa::kAvx512:
-      return &N_AVX3::kAttentionTable;
-#endif
-#ifdef SOFTKERN_HAVE_NEON
-    case Isa::kNeon:
-      return &N_NEON::kAttentionTable;
-#endif
-#ifdef SOFTKERN_HAVE_SVE
-    case Isa::kSve:
-      return &N_SVE::kAttentionTable;
-#endif
-#ifdef SOFTKERN_HAVE_SVE2
-    case Isa::kSve2:
-      return &N_SVE2::kAttentionTable;
-#endif
-    default:
-      return nullptr;
-  }
-}
-
-// The attention table of the target calls run on (forced, SOFTKERN_ISA or
-// best), or null with *status set.
-const AttentionTable* ActiveAttentionTable(Status* status) {
-  const KernelTable* table = ActiveTable(status);
-  if (table == nullptr) return nullptr;
-  const AttentionTable* attention = AttentionTableFor(table->isa);
-  if (attention == nullptr) *status = Status(StatusCode::kUnsupportedIsa, "attention: no kernels for the active target");
-  return attention;
-}
-
-std::size_t KvTypeSize(KvType type) { return type == KvType::kFloat32 ? 4 : 2; }
-
-// A strided tensor: `rank` outer dimensions (size, stride) around a
-// contiguous inner run of `inner` elements of `element_size` bytes.
-struct Extent {
-  std::uintptr_t begin = 0, end = 0;  // bytes [begin, end); empty if begin == end
-};
-
-// Computes the byte extent; false if it overflows PTRDIFF_MAX bytes.
-bool TensorExtent(const void* base, const std::size_t* sizes, const std::size_t* strides, int rank,
-                  std::size_t inner, std::size_t element_size, Extent* out) {
-  std::size_t last = inner - 1;  // offset of the last element, in elements
-  for (int i = 0; i < rank; ++i) {
-    if (sizes[i] == 0) {
-      *out = Extent{};
-      return true;
-    }
-    std::size_t step;
-    if (__builtin_mul_overflow(sizes[i] - 1, strides[i], &step) || __builtin_add_overflow(last, step, &last)) {
-      return false;
-    }
-  }
-  std::size_t bytes;
-  if (__builtin_add_overflow(last, std::size_t{1}, &bytes) || __builtin_mul_overflow(bytes, element_size, &bytes) ||
-      bytes > static_cast<std::size_t>(PTRDIFF_MAX)) {
-    return false;
-  }
-  const auto b = reinterpret_cast<std::uintptr_t>(base);
-  if (b > std::numeric_limits<std::uintptr_t>::max() - bytes) return false;
-  *out = Extent{b, b + bytes};
-  return true;
-}
-
-bool Overlaps(const Extent& a, const Extent& b) {
-  return a.begin != a.end && b.begin != b.end && a.begin < b.end && b.begin < a.end;
-}
-
-// True if no two elements of the strided tensor share an address: with the
-// outer dimensions of size > 1 sorted by stride, each stride is at least the
-// extent of everything nested inside it.
-bool DistinctElements(const std::size_t* sizes, const std::size_t* strides, int rank, std::size_t inner) {
-  std::size_t s[4], t[4];
-  int k = 0;
-  for (int i = 0; i < rank; ++i) {
-    if (sizes[i] > 1) {
-      s[k] = sizes[i];
-      t[k] = strides[i];
-      ++k;
-    }
-  }
-  for (int i = 1; i < k; ++i) {  // insertion sort by stride
-    for (int j = i; j > 0 && t[j] < t[j - 1]; --j) {
-      std::swap(t[j], t[j - 1]);
-      std::swap(s[j], s[j - 1]);
-    }
-  }
-  std::size_t extent = inner;
-  for (int i = 0; i < k; ++i) {
-    if (t[i] < extent) return false;
-    extent = t[i] * (s[i] - 1) + extent;  // no overflow: TensorExtent checked it
-  }
-  return true;
-}
-
 Status CheckScoreOptions(const AttentionOptions& o, std::size_t head_dim, float* q_scale, float* mask_scale) {
-  const int score = static_cast<int>(o.score);
-  if (score < 0 || score > 2) return Status(StatusCode::kBadArgument, "attention: unknown ScoreFunction");
+  if (!IsKnown(o.score, kScoreFunctionCount)) return Status(StatusCode::kBadArgument, "attention: unknown ScoreFunction");
   if (!std::isfinite(o.scale)) return Status(StatusCode::kBadArgument, "attention: scale must be finite (0 means 1/sqrt(d))");
   const double scale = o.scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : o.scale;
   if (o.score == ScoreFunction::kSoftmax) {
@@ -188,7 +87,7 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   p->kv_type = t.k.type();
   p->kv_head_stride = t.kv_head_stride != 0 ? t.kv_head_stride : d;
   p->kv_row_stride = t.kv_row_stride != 0 ? t.kv_row_stride : Hk * d;
-  p->prefetch_kv = n > PerCoreL2Bytes() / (2 * KvTypeSize(p->kv_type) * d);  // K and V of one head
+  p->prefetch_kv = n > PerCoreL2Bytes() / (2 * element_bytes(p->kv_type) * d);  // K and V of one head
   p->o = t.o;
   p->o_head_stride = t.o_head_stride != 0 ? t.o_head_stride : d;
   p->o_row_stride = t.o_row_stride != 0 ? t.o_row_stride : H * d;
@@ -235,7 +134,7 @@ Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, i
   const std::size_t kv_sizes[2] = {n, Hk};
   const std::size_t kv_strides[2] = {p.kv_row_stride, p.kv_head_stride};
   const std::size_t lse_strides[2] = {p.lse_row_stride, 1};
-  const std::size_t kv_bytes = KvTypeSize(p.kv_type);
+  const std::size_t kv_bytes = element_bytes(p.kv_type);
   if (!TensorExtent(p.q, qo_sizes, q_strides, 2, d, sizeof(float), &q) ||
       !TensorExtent(p.o, qo_sizes, o_strides, 2, d, sizeof(float), &o) ||
       (n > 0 && (!TensorExtent(p.k, kv_sizes, kv_strides, 2, d, kv_bytes, &k) ||
@@ -313,12 +212,12 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   if (Status s = detail::CheckTensorMemory(p, extra, extra_count, nullptr, 0); !s.ok()) return s;
   if (t.queries == 0) return Status::Ok();
   Status status;
-  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
   if (options.executor != nullptr && options.executor->concurrency() > 1) {
-    detail::AttentionOnExecutor(*table, p, options.executor);
+    detail::AttentionOnExecutor(table->attention, p, options.executor);
   } else {
-    table->attention(p);
+    table->attention.attention(p);
   }
   return Status::Ok();
 }
@@ -353,27 +252,27 @@ Status attention_merge(std::size_t splits, std::size_t rows, std::size_t heads, 
   if (__builtin_mul_overflow(splits, rows, &parts_rows) || __builtin_mul_overflow(parts_rows, head_dim, &parts_elems)) {
     return Status(StatusCode::kBadStride, "attention_merge: splits * rows * head_dim overflows");
   }
-  detail::Extent eo, else_, eparts, else_parts, esinks;
-  if (!detail::TensorExtent(o, one, unit, 1, rows * head_dim, sizeof(float), &eo) ||
-      (lse != nullptr && !detail::TensorExtent(lse, one, unit, 1, rows, sizeof(float), &else_)) ||
-      (splits > 0 && !detail::TensorExtent(o_parts, one, unit, 1, parts_elems, sizeof(float), &eparts)) ||
+  detail::Extent o_extent, lse_extent, o_parts_extent, lse_parts_extent, sinks_extent;
+  if (!detail::TensorExtent(o, one, unit, 1, rows * head_dim, sizeof(float), &o_extent) ||
+      (lse != nullptr && !detail::TensorExtent(lse, one, unit, 1, rows, sizeof(float), &lse_extent)) ||
+      (splits > 0 && !detail::TensorExtent(o_parts, one, unit, 1, parts_elems, sizeof(float), &o_parts_extent)) ||
       (splits > 0 && lse_parts != nullptr && options.score == ScoreFunction::kSoftmax &&
-       !detail::TensorExtent(lse_parts, one, unit, 1, parts_rows, sizeof(float), &else_parts)) ||
-      (options.sinks != nullptr && !detail::TensorExtent(options.sinks, one, unit, 1, heads, sizeof(float), &esinks))) {
+       !detail::TensorExtent(lse_parts, one, unit, 1, parts_rows, sizeof(float), &lse_parts_extent)) ||
+      (options.sinks != nullptr && !detail::TensorExtent(options.sinks, one, unit, 1, heads, sizeof(float), &sinks_extent))) {
     return Status(StatusCode::kBadStride, "attention_merge: a buffer's size exceeds PTRDIFF_MAX bytes");
   }
-  for (const detail::Extent& out : {eo, else_}) {
-    for (const detail::Extent& in : {eparts, else_parts, esinks}) {
+  for (const detail::Extent& out : {o_extent, lse_extent}) {
+    for (const detail::Extent& in : {o_parts_extent, lse_parts_extent, sinks_extent}) {
       if (detail::Overlaps(out, in)) return Status(StatusCode::kOverlap, "attention_merge: an output overlaps an input");
     }
   }
-  if (detail::Overlaps(eo, else_)) return Status(StatusCode::kOverlap, "attention_merge: o and lse overlap");
+  if (detail::Overlaps(o_extent, lse_extent)) return Status(StatusCode::kOverlap, "attention_merge: o and lse overlap");
   Status status;
-  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
   detail::MergeParams m{splits, rows, heads, head_dim, o_parts, lse_parts, o, lse, options.score, options.sinks,
                         mask_scale};
-  table->merge(m);
+  table->attention.merge(m);
   return Status::Ok();
 }
 
@@ -387,8 +286,9 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   t.key_start = 0;
   detail::LinearParams lp{};
   if (Status s = detail::MakeTensorParams(t, false, &lp.t); !s.ok()) return s;
-  const int kind = static_cast<int>(options.kind);
-  if (kind < 0 || kind > 1) return Status(StatusCode::kBadArgument, "linear_attention: unknown LinearKind");
+  if (!detail::IsKnown(options.kind, kLinearKindCount)) {
+    return Status(StatusCode::kBadArgument, "linear_attention: unknown LinearKind");
+  }
   const bool elu = options.kind == LinearKind::kEluPlusOne;
   if (!elu && !options.causal) return Status(StatusCode::kBadArgument, "linear_attention: kDecay is causal only");
   if (options.causal && t.queries != t.keys) {
@@ -429,7 +329,7 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   }
   if (Status s = detail::CheckTensorMemory(lp.t, inputs, input_count, outputs, elu ? 2 : 1); !s.ok()) return s;
   Status status;
-  const detail::AttentionTable* table = detail::ActiveAttentionTable(&status);
+  const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
   lp.state = state;
   lp.normaliser = elu ? normaliser : nullptr;
@@ -439,9 +339,9 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   lp.decay = options.decay;
   lp.chunk = options.chunk == 0 ? 32 : options.chunk;
   if (options.executor != nullptr && options.executor->concurrency() > 1 && t.heads > 1) {
-    detail::LinearAttentionOnExecutor(*table, lp, options.executor);
+    detail::LinearAttentionOnExecutor(table->attention, lp, options.executor);
   } else {
-    table->linear(lp);
+    table->attention.linear(lp);
   }
   return Status::Ok();
 }

@@ -8,14 +8,10 @@
 #include <cstdint>
 
 #include "softkern/attention.hpp"
-#include "softkern/dispatch.hpp"
+#include "softkern/element_types.hpp"
 
 namespace softkern {
 namespace detail {
-
-// The element type of K and V rows in the kernels (AttentionTensors' KvPointer
-// carries it).
-using KvType = ElementType;
 
 // Every stride resolved (no zeros), positions as 64-bit integers, the score
 // scale folded: softmax feeds (q * q_scale).k + mask * mask_scale to the
@@ -26,7 +22,7 @@ struct AttentionParams {
   std::size_t q_row_stride, q_head_stride;
   const void* k;
   const void* v;
-  KvType kv_type;
+  ElementType kv_type;  // AttentionTensors' KvPointer carries it
   std::size_t kv_row_stride, kv_head_stride;
   float* o;
   std::size_t o_row_stride, o_head_stride;
@@ -44,7 +40,7 @@ struct AttentionParams {
   float sigmoid_bias;
   float softplus_power, softplus_offset;
   // Prefetch the next key block's K and V rows: one KV head's K and V are
-  // larger than the per-core L2 (attention-inl.hpp, NextRows).
+  // larger than the per-core L2 (attention_rows-inl.hpp, NextRows).
   bool prefetch_kv;
 };
 
@@ -70,11 +66,9 @@ struct LinearParams {
   std::size_t chunk;
 };
 
-// The attention entry points of one target (attention-inl.hpp defines one
-// per target; attention_impl.hpp picks the one of the active KernelTable's
-// target, so forcing an ISA forces both).
-struct AttentionTable {
-  Isa isa;
+// The attention kernels of one target (attention-inl.hpp), a member of its
+// KernelTable (kernel_table.hpp).
+struct AttentionKernels {
   void (*attention)(const AttentionParams& params);
   void (*merge)(const MergeParams& params);
   void (*linear)(const LinearParams& params);

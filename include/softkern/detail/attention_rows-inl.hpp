@@ -93,10 +93,8 @@ HWY_INLINE void ConvertRow(DF df, const T* src, std::size_t d, std::size_t dp, f
 // PRFM PLDL2KEEP on Arm; hwy::Prefetch is the L1 hint). A DRAM miss held in
 // one of the L1's few miss buffers for its whole latency starves the demand
 // loads of the block being computed; the L2 tracks many more, and its hits
-// are short enough for out-of-order execution to hide. Decode f32, d = 128,
-// one thread, Zen 4 VM, CPU time per key: n = 256 Ki 109 -> 70 ns (AVX-512),
-// 121 -> 75 ns (AVX2); n = 1 Mi 115 -> 61 ns (AVX-512), 118 -> 72 ns (AVX2);
-// the K/V twin streams at about 54 ns per key.
+// are short enough for out-of-order execution to hide (measured in
+// docs/attention-performance.md, "Decode").
 HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
   const char* line = static_cast<const char*>(p);
   const char* const end = line + bytes;
@@ -112,13 +110,11 @@ HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
 }
 
 // The rows of the next key block, prefetched one row per key while this
-// block computes (ScoreBlock for K, AccumulateV for V), so the prefetches
+// block computes (ScoreBlock for K, AccumulateVRow for V), so the prefetches
 // overlap the arithmetic instead of coming in one burst per block. Only when
-// K and V come from beyond the L2 (AttentionParams::prefetch_kv): decode,
-// d = 128, float32, Ice Lake Xeon, median ns per key, no prefetch / spread
-// prefetch into the L1: n = 1 Ki (in L2) 25.8 / 34.9, n = 1 Mi (DRAM) 114 /
-// 104. One block ahead is enough: 1, 2, 4 and 8 blocks ahead measured the
-// same on the Zen 4 VM (55-70 ns per key, within run-to-run noise).
+// K and V come from beyond the L2 (AttentionParams::prefetch_kv): rows in
+// the L2 arrive fast enough without it. One block ahead is enough: further
+// ahead measured no faster (docs/attention-performance.md, "Decode").
 struct NextRows {
   const char* first = nullptr;  // row 0 of the next block; nullptr without prefetch_kv
   std::size_t stride = 0;       // bytes from one row to the next
@@ -137,7 +133,7 @@ HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
 // ScoreDots and WidensKvInPlace); else rows converted to float into buf.
 // If `next` is given, it receives the rows of the block after this one.
 template <typename T>
-HWY_INLINE KvType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
+HWY_INLINE ElementType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
                             std::size_t j0, std::size_t count, std::size_t dp, float* buf,
                             const void** rows, NextRows* next, bool widen_in_place) {
   const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
@@ -157,18 +153,18 @@ HWY_INLINE KvType LoadRowsT(DF df, const AttentionParams& p, const void* base, s
     ConvertRow(df, head + (j0 + j) * p.kv_row_stride, d, dp, buf + j * kPaddedDim);
     rows[j] = buf + j * kPaddedDim;
   }
-  return KvType::kFloat32;
+  return ElementType::kFloat32;
 }
 
-HWY_INLINE KvType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
+HWY_INLINE ElementType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
                            std::size_t j0, std::size_t count, std::size_t dp, float* buf,
                            const void** rows, NextRows* next = nullptr, bool widen_in_place = false) {
   switch (p.kv_type) {
-    case KvType::kBFloat16:
+    case ElementType::kBFloat16:
       return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
-    case KvType::kFloat16:
+    case ElementType::kFloat16:
       return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
-    case KvType::kFloat32:
+    case ElementType::kFloat32:
     default:
       return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
   }
@@ -176,11 +172,11 @@ HWY_INLINE KvType LoadRows(DF df, const AttentionParams& p, const void* base, st
 
 // Calls f(T()) with T the element type of rows of type `type`.
 template <class F>
-HWY_INLINE void WithRowType(KvType type, const F& f) {
+HWY_INLINE void WithRowType(ElementType type, const F& f) {
   switch (type) {
-    case KvType::kBFloat16: return f(hwy::bfloat16_t());
-    case KvType::kFloat16: return f(hwy::float16_t());
-    case KvType::kFloat32:
+    case ElementType::kBFloat16: return f(hwy::bfloat16_t());
+    case ElementType::kFloat16: return f(hwy::float16_t());
+    case ElementType::kFloat32:
     default: return f(0.0f);
   }
 }

@@ -157,7 +157,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
           if (std::isnan(row.a_sum)) row.t_max = kNaN;
         } else {
           row.l += hn::GetLane(hn::SumOfLanes(df, acc));
-          AccumulateV(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
         }
       }
     }

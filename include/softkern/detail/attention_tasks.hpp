@@ -49,8 +49,8 @@ std::size_t KvChunkKeys(const AttentionParams& p) {
   return (per_chunk + kKvChunkKeys - 1) / kKvChunkKeys * kKvChunkKeys;
 }
 
-const void* AdvanceKv(const void* base, KvType type, std::size_t elements) {
-  return static_cast<const unsigned char*>(base) + elements * (type == KvType::kFloat32 ? 4 : 2);
+const void* AdvanceKv(const void* base, ElementType type, std::size_t elements) {
+  return static_cast<const unsigned char*>(base) + elements * element_bytes(type);
 }
 
 // The call restricted to KV head g (its group of query heads), queries
@@ -91,7 +91,7 @@ void RunTasks(Executor* executor, std::size_t count, const F& f) {
 }
 
 // Split-KV decode: partials per (chunk, KV head), merged per row.
-void AttentionSplitKv(const AttentionTable& table, const AttentionParams& p, std::size_t chunk_keys,
+void AttentionSplitKv(const AttentionKernels& kernels, const AttentionParams& p, std::size_t chunk_keys,
                       Executor* executor) {
   const std::size_t chunks = (p.keys + chunk_keys - 1) / chunk_keys;
   const std::size_t rows = p.queries * p.heads, d = p.head_dim, group = p.heads / p.kv_heads;
@@ -108,12 +108,12 @@ void AttentionSplitKv(const AttentionTable& table, const AttentionParams& p, std
     s.lse = softmax ? lse_parts.data() + c * rows + g * group : nullptr;
     s.lse_row_stride = p.heads;
     s.sinks = nullptr;
-    table.attention(s);
+    kernels.attention(s);
   });
   std::vector<float> o(rows * d), lse(p.lse != nullptr ? rows : 0);
   const MergeParams m{chunks, rows, p.heads, d, o_parts.data(), softmax ? lse_parts.data() : nullptr,
                       o.data(), p.lse != nullptr ? lse.data() : nullptr, p.score, p.sinks, p.mask_scale};
-  table.merge(m);
+  kernels.merge(m);
   for (std::size_t i = 0; i < p.queries; ++i) {
     for (std::size_t h = 0; h < p.heads; ++h) {
       const float* src = o.data() + (i * p.heads + h) * d;
@@ -125,9 +125,9 @@ void AttentionSplitKv(const AttentionTable& table, const AttentionParams& p, std
 }
 
 // A validated attention call on the executor (concurrency > 1).
-void AttentionOnExecutor(const AttentionTable& table, const AttentionParams& p, Executor* executor) {
+void AttentionOnExecutor(const AttentionKernels& kernels, const AttentionParams& p, Executor* executor) {
   if (const std::size_t chunk_keys = KvChunkKeys(p); chunk_keys != 0) {
-    AttentionSplitKv(table, p, chunk_keys, executor);
+    AttentionSplitKv(kernels, p, chunk_keys, executor);
     return;
   }
   const std::size_t blocks = (p.queries + kTaskQueries - 1) / kTaskQueries;
@@ -137,12 +137,12 @@ void AttentionOnExecutor(const AttentionTable& table, const AttentionParams& p, 
     const std::size_t g = task % p.kv_heads, block = blocks - 1 - task / p.kv_heads;
     const std::size_t i0 = block * kTaskQueries;
     const std::size_t i1 = i0 + kTaskQueries < p.queries ? i0 + kTaskQueries : p.queries;
-    table.attention(Slice(p, g, i0, i1, 0, p.keys));
+    kernels.attention(Slice(p, g, i0, i1, 0, p.keys));
   });
 }
 
 // A validated linear attention call on the executor: one task per query head.
-void LinearAttentionOnExecutor(const AttentionTable& table, const LinearParams& lp, Executor* executor) {
+void LinearAttentionOnExecutor(const AttentionKernels& kernels, const LinearParams& lp, Executor* executor) {
   const std::size_t d = lp.t.head_dim, group = lp.t.heads / lp.t.kv_heads;
   RunTasks(executor, lp.t.heads, [&](std::size_t h) {
     LinearParams s = lp;
@@ -154,7 +154,7 @@ void LinearAttentionOnExecutor(const AttentionTable& table, const LinearParams& 
     s.state = lp.state + h * d * d;
     if (lp.normaliser != nullptr) s.normaliser = lp.normaliser + h * d;
     if (lp.decay != nullptr) s.decay = lp.decay + h;
-    table.linear(s);
+    kernels.linear(s);
   });
 }
 

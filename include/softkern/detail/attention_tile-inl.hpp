@@ -28,8 +28,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // Query rows per tile: each K/V block is read once per tile, and the tile's
 // accumulators (kTileRows x d floats) stay in L1. 16 rows make half the
-// passes over K and V that 8 do: causal prefill L = n = 2048, d = 128 on
-// AVX-512 runs at 54 GFLOP/s with 16, 46 with 8.
+// passes over K and V that 8 do (docs/attention-performance.md, "Micro-kernels").
 constexpr std::size_t kTileRows = 16;
 
 struct TileRow {
@@ -55,7 +54,7 @@ struct Scratch {
   float k_inv_norm[kBlockKeys];
   const void* krow[kBlockKeys];  // rows of ktype (LoadRows)
   const void* vrow[kBlockKeys];  // rows of vtype
-  KvType ktype, vtype;
+  ElementType ktype, vtype;
   NextRows knext, vnext;
 };
 
@@ -67,9 +66,9 @@ struct Tile {
 
 // Decode-shaped tiles (fewer than four query rows) read 16-bit K/V rows in
 // place, widened as loaded: a converted copy, stored and loaded again, costs
-// more than it saves when each row is used once (bf16 decode, d = 128, 1 Mi
-// keys on the Ice Lake Xeon: 54 ms in place, 85 ms through a copy); prefill
-// tiles reuse each row for up to 16 query rows and convert once.
+// more than it saves when each row is used once (measured in
+// docs/attention.md, "Figures on other machines"); prefill tiles reuse each
+// row for up to 16 query rows and convert once.
 HWY_INLINE bool WidensKvInPlace(const Tile& tile) { return tile.rows < 4; }
 
 // Keys [begin, end) a query at `position` may see by the causal and window

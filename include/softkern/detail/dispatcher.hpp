@@ -1,8 +1,8 @@
 // softkern/detail/dispatcher.hpp — which target's kernels a call runs on:
-// the compiled targets' kernel tables, the best one this CPU supports, the
-// SOFTKERN_ISA override and force_isa, and the public functions of
-// dispatch.hpp. Part of the one expansion (implementation.hpp), after the
-// per-target kernels, whose SOFTKERN_HAVE_* macros it reads.
+// the compiled targets' kernel tables (targets.hpp), the best one this CPU
+// supports, the SOFTKERN_ISA override and force_isa, and the public functions
+// of dispatch.hpp. Part of the one expansion (implementation.hpp), after the
+// per-target kernels whose tables it lists.
 #ifndef SOFTKERN_DETAIL_DISPATCHER_HPP_
 #define SOFTKERN_DETAIL_DISPATCHER_HPP_
 
@@ -13,6 +13,7 @@
 
 #include "softkern/detail/cpu.hpp"
 #include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/testing.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/status.hpp"
 
@@ -20,37 +21,20 @@ namespace softkern {
 namespace detail {
 namespace {
 
-const KernelTable* CompiledTable(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar:
-      return &N_SCALAR::kKernelTable;
-#ifdef SOFTKERN_HAVE_AVX2
-    case Isa::kAvx2:
-      return &N_AVX2::kKernelTable;
-#endif
-#ifdef SOFTKERN_HAVE_AVX512
-    case Isa::kAvx512:
-      return &N_AVX3::kKernelTable;
-#endif
-#ifdef SOFTKERN_HAVE_NEON
-    case Isa::kNeon:
-      return &N_NEON::kKernelTable;
-#endif
-#ifdef SOFTKERN_HAVE_SVE
-    case Isa::kSve:
-      return &N_SVE::kKernelTable;
-#endif
-#ifdef SOFTKERN_HAVE_SVE2
-    case Isa::kSve2:
-      return &N_SVE2::kKernelTable;
-#endif
-    default:
-      return nullptr;
-  }
-}
+// The compiled targets' tables, best first (targets.hpp).
+constexpr const KernelTable* kCompiledTables[] = {
+#define SOFTKERN_TARGET_VISITOR "softkern/detail/target_entry.hpp"
+#include "softkern/detail/targets.hpp"
+#undef SOFTKERN_TARGET_VISITOR
+};
 
-// Best first.
-constexpr Isa kPreference[] = {Isa::kAvx512, Isa::kAvx2, Isa::kSve2, Isa::kSve, Isa::kNeon, Isa::kScalar};
+// The table compiled for `isa`, or null if this build has none.
+const KernelTable* CompiledTable(Isa isa) {
+  for (const KernelTable* table : kCompiledTables) {
+    if (table->isa == isa) return table;
+  }
+  return nullptr;
+}
 
 struct Dispatcher {
   const KernelTable* best = nullptr;         // best supported target
@@ -62,9 +46,9 @@ const Dispatcher& GetDispatcher() {
   // Initialised once, thread-safely (a function-local static).
   static const Dispatcher dispatcher = [] {
     Dispatcher result;
-    for (Isa isa : kPreference) {
-      if (isa_supported(isa)) {
-        result.best = CompiledTable(isa);
+    for (const KernelTable* table : kCompiledTables) {
+      if (CpuSupports(table->isa)) {
+        result.best = table;
         break;
       }
     }
@@ -73,8 +57,7 @@ const Dispatcher& GetDispatcher() {
       Isa isa;
       if (!parse_isa(name, &isa).ok()) {
         result.environment = Status(StatusCode::kUnsupportedIsa,
-                                    "SOFTKERN_ISA names no target softkern knows "
-                                    "(expected scalar, avx2, avx512, neon, sve or sve2)");
+                                    "SOFTKERN_ISA names no target softkern knows (see isa_name in dispatch.hpp)");
       } else if (!isa_supported(isa)) {
         result.environment = Status(StatusCode::kUnsupportedIsa,
                                     "SOFTKERN_ISA names a target that is not compiled in "
@@ -113,16 +96,15 @@ bool EqualsIgnoreCase(const char* a, const char* b) {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+// The names of isa_name, in the order of the Isa enumerators.
+constexpr const char* kIsaNames[] = {"scalar", "avx2", "avx512", "neon", "sve", "sve2"};
+static_assert(sizeof(kIsaNames) / sizeof(kIsaNames[0]) == kIsaCount, "one name per Isa");
+}  // namespace detail
+
 const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-    case Isa::kNeon: return "neon";
-    case Isa::kSve: return "sve";
-    case Isa::kSve2: return "sve2";
-  }
-  return "unknown";
+  const int i = static_cast<int>(isa);
+  return i >= 0 && i < kIsaCount ? detail::kIsaNames[i] : "unknown";
 }
 
 Status parse_isa(const char* name, Isa* isa) {
@@ -137,8 +119,7 @@ Status parse_isa(const char* name, Isa* isa) {
     *isa = Isa::kAvx512;
     return Status::Ok();
   }
-  return Status(StatusCode::kBadArgument,
-                "unknown ISA name (expected scalar, avx2, avx512, neon, sve or sve2)");
+  return Status(StatusCode::kBadArgument, "unknown ISA name (see isa_name in dispatch.hpp)");
 }
 
 bool isa_compiled(Isa isa) { return detail::CompiledTable(isa) != nullptr; }
@@ -147,9 +128,9 @@ bool isa_supported(Isa isa) { return isa_compiled(isa) && detail::CpuSupports(is
 
 std::size_t supported_isas(Isa* out, std::size_t capacity) {
   std::size_t count = 0;
-  for (Isa isa : detail::kPreference) {
-    if (!isa_supported(isa)) continue;
-    if (out != nullptr && count < capacity) out[count] = isa;
+  for (const detail::KernelTable* table : detail::kCompiledTables) {
+    if (!detail::CpuSupports(table->isa)) continue;
+    if (out != nullptr && count < capacity) out[count] = table->isa;
     ++count;
   }
   return count;
@@ -161,7 +142,13 @@ Isa active_isa() {
   return table != nullptr ? table->isa : detail::GetDispatcher().best->isa;
 }
 
-Isa dispatched_isa() { return active_isa(); }
+namespace detail {
+std::size_t vector_bytes_for_testing() {
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  return (table != nullptr ? table : GetDispatcher().best)->vector_bytes();
+}
+}  // namespace detail
 
 Status force_isa(Isa isa) {
   if (!isa_compiled(isa)) {

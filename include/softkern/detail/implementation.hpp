@@ -28,73 +28,28 @@
 #include "softkern/detail/cpu.hpp"
 #include "softkern/detail/float16.hpp"
 #include "softkern/detail/fp_env.hpp"
+#include "softkern/detail/kernel_table.hpp"
 #include "softkern/detail/row_stats.hpp"
 #include "softkern/detail/thread_pool.hpp"
-#include "softkern/detail/kernel_table.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
 
 // ---------------------------------------------------------------- expansion
 //
-// What hwy/foreach_target.h does, but for softkern's own list of targets and
-// without its once-per-TU include guard: set HWY_TARGET, include the per-target
-// kernels, flip HWY_TARGET_TOGGLE. The list is fixed per architecture rather
-// than taken from HWY_TARGETS, which depends on the compiler flags (with
-// -march=x86-64-v3, Highway 1.0.3 would otherwise pick SSSE3 as the baseline).
+// What hwy/foreach_target.h does, but for softkern's own list of targets
+// (targets.hpp) and without its once-per-TU include guard: for each entry,
+// expand_target.hpp sets HWY_TARGET, includes the per-target kernels and
+// flips HWY_TARGET_TOGGLE.
 
-#define SOFTKERN_KERNELS "softkern/detail/kernels-inl.hpp"
-
-#undef HWY_TARGET
-#define HWY_TARGET HWY_SCALAR
-#include SOFTKERN_KERNELS
-#define HWY_TARGET_TOGGLE
-
-#if HWY_ARCH_X86_64
-#undef HWY_TARGET
-#define HWY_TARGET HWY_AVX2
-#include SOFTKERN_KERNELS
 #undef HWY_TARGET_TOGGLE
-
-#undef HWY_TARGET
-#define HWY_TARGET HWY_AVX3
-#include SOFTKERN_KERNELS
-#define HWY_TARGET_TOGGLE
-#define SOFTKERN_HAVE_AVX2 1
-#define SOFTKERN_HAVE_AVX512 1
-
-#elif HWY_ARCH_ARM_A64
-#undef HWY_TARGET
-#define HWY_TARGET HWY_NEON
-#include SOFTKERN_KERNELS
-#undef HWY_TARGET_TOGGLE
-#define SOFTKERN_HAVE_NEON 1
-
-#if HWY_ATTAINABLE_TARGETS & HWY_SVE
-#undef HWY_TARGET
-#define HWY_TARGET HWY_SVE
-#include SOFTKERN_KERNELS
-#define HWY_TARGET_TOGGLE
-#define SOFTKERN_HAVE_SVE 1
-#endif
-
-#if HWY_ATTAINABLE_TARGETS & HWY_SVE2
-#undef HWY_TARGET
-#define HWY_TARGET HWY_SVE2
-#include SOFTKERN_KERNELS
-#ifdef HWY_TARGET_TOGGLE
-#undef HWY_TARGET_TOGGLE
-#else
-#define HWY_TARGET_TOGGLE
-#endif
-#define SOFTKERN_HAVE_SVE2 1
-#endif
-#endif  // architecture
+#define SOFTKERN_TARGET_VISITOR "softkern/detail/expand_target.hpp"
+#include "softkern/detail/targets.hpp"
+#undef SOFTKERN_TARGET_VISITOR
 
 // Leave Highway's macros as a fresh include would find them.
 #undef HWY_TARGET_TOGGLE
 #undef HWY_TARGET
 #define HWY_TARGET HWY_STATIC_TARGET
-#undef SOFTKERN_KERNELS
 
 #include "softkern/detail/dispatcher.hpp"
 #include "softkern/detail/algorithm_choice.hpp"

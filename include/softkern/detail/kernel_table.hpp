@@ -1,72 +1,32 @@
-// softkern/detail/kernel_table.hpp — what the dispatcher knows of one target.
+// softkern/detail/kernel_table.hpp — what the dispatcher knows of one target:
+// every kernel family's entry points, compiled for that target.
 //
-// Each target's kernels (compiled from the *-inl.hpp files once per target)
-// fill one KernelTable; the public functions validate their arguments and then
-// call through the table of the active target. Nothing here names Highway.
+// kernels-inl.hpp fills one KernelTable per target from the families' own
+// tables; the dispatcher (dispatcher.hpp) picks the table of the target calls
+// run on, and a public function validates its arguments and then calls
+// through that one table, so forcing a target forces every family. A new
+// kernel family adds its params header, one member here and one line in
+// kernels-inl.hpp. Nothing here names Highway.
 #ifndef SOFTKERN_DETAIL_KERNEL_TABLE_HPP_
 #define SOFTKERN_DETAIL_KERNEL_TABLE_HPP_
 
 #include <cstddef>
-#include <limits>
 
+#include "softkern/detail/attention_params.hpp"
+#include "softkern/detail/softmax_params.hpp"
 #include "softkern/dispatch.hpp"
-#include "softkern/softmax.hpp"
 
 namespace softkern {
 namespace detail {
 
-// A validated softmax call, as the kernels see it.
-struct RowParams {
-  Algorithm algorithm = Algorithm::kThreePassRecompute;  // never kAuto here
-  // 1/T split into a float and the float of the remainder, so that x * (1/T)
-  // can be formed with an error-free product where it matters (two-pass
-  // feeds x/T itself, not a difference, to the exponential).
-  float inv_temperature = 1.0f;
-  float inv_temperature_lo = 0.0f;
-  double inv_temperature_f64 = 1.0;
-  bool unit_temperature = true;
-  bool log = false;
-  bool has_sink = false;
-  float sink = 0.0f;
-  // Write y with non-temporal stores in the final pass (out of place only).
-  bool stream = false;
-  // What x and y hold (the kernels compute in float whatever it is).
-  ElementType element = ElementType::kFloat32;
-};
-
-// What a reduction pass over a row or a chunk of one found, its lanes merged
-// in double (row_stats.hpp merges chunks and adds the sink).
-struct RowStats {
-  // Three-pass and online: the largest x (the sink is not included).
-  float max = -std::numeric_limits<float>::infinity();
-  // Two-pass: the sum is `sum` * 2^exponent; this is the empty sum's exponent.
-  double exponent = -6051102.0;
-  // Three-pass (second pass): sum of e^{(x - max)/T}. Online: the same,
-  // relative to `max`. Two-pass: the mantissa.
-  double sum = 0.0;
-  // A NaN was seen (a NaN may vanish from a max; this keeps it).
-  bool nan = false;
-};
-
 struct KernelTable {
-  Isa isa;  // filled from HWY_TARGET inside the target's own namespace
+  Isa isa;  // the targets.hpp entry the table was compiled for
   // Bytes per float vector of the code that runs. A function, not a
   // constant: SVE's vector length (128 to 2048 bits) is the hardware's choice
   // and known only at run time.
   std::size_t (*vector_bytes)();
-  // The passes of params.algorithm over a chunk [x, x + n) of a row
-  // (implementation.hpp, RunRow, drives them):
-  //   phase 0: two-pass -> (mantissa, exponent); online -> (max, sum);
-  //            three-pass -> max;
-  //   phase 1: three-pass only, given the row's max (sink included) -> sum;
-  //            reload also stores e^{(x - max)/T} (log: (x - max)/T) in y.
-  // x and y point at elements of params.element.
-  void (*chunk_stats)(const void* x, void* y, std::size_t n, const RowParams& params, int phase,
-                      float max, RowStats* out);
-  // The final pass over a chunk, given the row's totals (sink included).
-  void (*chunk_map)(const void* x, void* y, std::size_t n, const RowParams& params,
-                    const RowStats& totals);
-  void (*exp_array)(const float* x, float* y, std::size_t n);
+  SoftmaxKernels softmax;
+  AttentionKernels attention;
 };
 
 }  // namespace detail

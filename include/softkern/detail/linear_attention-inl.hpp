@@ -181,7 +181,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
           den += sc.s[i][j];
         }
         sc.den[i] = static_cast<float>(den);
-        AccumulateV(df, sc.o[i], 1.0f, sc.s[i], sc.vrow, KvType::kFloat32, 0, i + 1, dp);
+        AccumulateVRow(df, sc.o[i], 1.0f, sc.s[i], sc.vrow, ElementType::kFloat32, 0, i + 1, dp);
       }
       // Inter-chunk: o_i += lambda^{i+1} q_i^T S (S after token t0 - 1), one
       // row of S at a time so S is read once per chunk.
@@ -209,7 +209,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
         for (std::size_t c = d; c < dp; ++c) sc.srow[c] = 0.0f;
         float w[kBlockKeys];
         for (std::size_t j = 0; j < count; ++j) w[j] = sc.k[j][a] * pow_lambda[count - 1 - j];
-        AccumulateV(df, sc.srow, pow_lambda[count], w, sc.vrow, KvType::kFloat32, 0, count, dp);
+        AccumulateVRow(df, sc.srow, pow_lambda[count], w, sc.vrow, ElementType::kFloat32, 0, count, dp);
         std::memcpy(row, sc.srow, d * sizeof(float));
       }
       if (elu) {

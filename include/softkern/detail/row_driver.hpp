@@ -1,6 +1,6 @@
 // softkern/detail/row_driver.hpp — how rows reach the kernels once the
 // arguments are checked: one row through the passes of its algorithm
-// (RunRow: chunk_stats / chunk_map of kernel_table.hpp, merged as in
+// (RunRow: chunk_stats / chunk_map of softmax_params.hpp, merged as in
 // row_stats.hpp, cut into fixed-size chunks across an executor when long),
 // the reference semantics of rows whose maximum is not finite, and a matrix
 // of rows spread over an executor (RunRows). Part of the one expansion
@@ -27,7 +27,7 @@ namespace softkern {
 namespace detail {
 namespace {
 
-// RunRow runs one row through the passes of its algorithm (kernel_table.hpp:
+// RunRow runs one row through the passes of its algorithm (softmax_params.hpp:
 // chunk_stats / chunk_map), merging what the passes find (row_stats.hpp).
 // Without an executor, or for rows shorter than two chunks, the row is one
 // chunk and every pass is one direct call: nothing is allocated. With an
@@ -39,8 +39,6 @@ constexpr std::size_t kChunkElements = std::size_t{1} << 18;  // 1 MiB of floats
 // Whether RunRow cuts a row of n elements into chunks (given an executor
 // with more than one thread): at least two whole chunks.
 constexpr bool SplitsIntoChunks(std::size_t n) { return n >= 2 * kChunkElements; }
-
-std::size_t ElementBytes(ElementType type) { return type == ElementType::kFloat32 ? 4 : 2; }
 
 // Byte address arithmetic on rows of any element type.
 const void* Advance(const void* p, std::size_t elements, std::size_t bytes) {
@@ -101,27 +99,27 @@ class RowChunks {
   RowChunks(const KernelTable* table, const void* x, void* y, std::size_t n, const RowParams& params,
             Executor* executor)
       : table_(table), x_(x), y_(y), n_(n), params_(params), executor_(executor),
-        bytes_(ElementBytes(params.element)) {
+        bytes_(element_bytes(params.element)) {
     if (executor != nullptr && executor->concurrency() > 1 && SplitsIntoChunks(n)) {
       count_ = (n + kChunkElements - 1) / kChunkElements;
       stats_.resize(count_);
     }
   }
 
-  // Runs `phase` of the reduction on every chunk; merges with `merge`.
+  // Runs `pass` of the reduction on every chunk; merges with `merge`.
   template <class Merge>
-  RowStats Reduce(int phase, float max, Merge merge) {
+  RowStats Reduce(ReducePass pass, float max, Merge merge) {
     if (count_ == 1) {
       RowStats stats;
-      table_->chunk_stats(x_, y_, n_, params_, phase, max, &stats);
+      table_->softmax.chunk_stats(x_, y_, n_, params_, pass, max, &stats);
       return stats;
     }
-    phase_ = phase;
+    pass_ = pass;
     max_ = max;
     executor_->run(count_, [](void* self, std::size_t c) {
       RowChunks& r = *static_cast<RowChunks*>(self);
       const ScopedDefaultFpEnv fp_env;  // a worker has its own FP state
-      r.table_->chunk_stats(r.X(c), r.Y(c), r.Size(c), r.params_, r.phase_, r.max_, &r.stats_[c]);
+      r.table_->softmax.chunk_stats(r.X(c), r.Y(c), r.Size(c), r.params_, r.pass_, r.max_, &r.stats_[c]);
     }, this);
     RowStats merged = stats_[0];
     for (std::size_t c = 1; c < count_; ++c) merge(&merged, stats_[c]);
@@ -129,12 +127,12 @@ class RowChunks {
   }
 
   void Map(const RowStats& totals) {
-    if (count_ == 1) return table_->chunk_map(x_, y_, n_, params_, totals);
+    if (count_ == 1) return table_->softmax.chunk_map(x_, y_, n_, params_, totals);
     totals_ = totals;
     executor_->run(count_, [](void* self, std::size_t c) {
       RowChunks& r = *static_cast<RowChunks*>(self);
       const ScopedDefaultFpEnv fp_env;
-      r.table_->chunk_map(r.X(c), r.Y(c), r.Size(c), r.params_, r.totals_);
+      r.table_->softmax.chunk_map(r.X(c), r.Y(c), r.Size(c), r.params_, r.totals_);
     }, this);
   }
 
@@ -158,7 +156,7 @@ class RowChunks {
   std::size_t bytes_;
   std::size_t count_ = 1;
   std::vector<RowStats> stats_;
-  int phase_ = 0;
+  ReducePass pass_ = ReducePass::kStats;
   float max_ = 0;
   RowStats totals_;
 };
@@ -168,10 +166,10 @@ void RunRow(const KernelTable* table, const void* x, void* y, std::size_t n, con
   if (n == 0) return;
   RowChunks chunks(table, x, y, n, params, executor);
   if (params.algorithm == Algorithm::kTwoPass) {
-    RowStats totals = chunks.Reduce(0, 0.0f, MergeTwoPass);
+    RowStats totals = chunks.Reduce(ReducePass::kStats, 0.0f, MergeTwoPass);
     if (TwoPassTotals(&totals, params)) return chunks.Map(totals);
   } else if (params.algorithm == Algorithm::kOnline) {
-    RowStats totals = chunks.Reduce(0, 0.0f, [&](RowStats* a, const RowStats& b) {
+    RowStats totals = chunks.Reduce(ReducePass::kStats, 0.0f, [&](RowStats* a, const RowStats& b) {
       MergeOnline(a, b, params.inv_temperature_f64);
     });
     if (OnlineTotals(&totals, params)) return chunks.Map(totals);
@@ -181,9 +179,9 @@ void RunRow(const KernelTable* table, const void* x, void* y, std::size_t n, con
   RowParams three_pass = params;
   if (three_pass.algorithm != Algorithm::kThreePassReload) three_pass.algorithm = Algorithm::kThreePassRecompute;
   RowChunks passes(table, x, y, n, three_pass, executor);
-  const float max = MaxWithSink(passes.Reduce(0, 0.0f, MergeMax).max, three_pass);
+  const float max = MaxWithSink(passes.Reduce(ReducePass::kStats, 0.0f, MergeMax).max, three_pass);
   if (!std::isfinite(max)) return ResolveNonFiniteRow(x, y, n, three_pass);
-  RowStats totals = passes.Reduce(1, max, MergeSum);
+  RowStats totals = passes.Reduce(ReducePass::kSumGivenMax, max, MergeSum);
   totals.max = max;
   totals.sum += SinkTerm(three_pass, max);
   // x may be gone (reload in place), but a NaN sum with a finite max means a
@@ -196,7 +194,7 @@ void RunRow(const KernelTable* table, const void* x, void* y, std::size_t n, con
 // for y), each through RunRow.
 void RunRows(const KernelTable* table, const void* x, std::size_t x_stride, void* y, std::size_t y_stride,
              std::size_t rows, std::size_t cols, const RowParams& params, Executor* executor) {
-  const std::size_t bytes = ElementBytes(params.element);
+  const std::size_t bytes = element_bytes(params.element);
   if (executor != nullptr && executor->concurrency() <= 1) executor = nullptr;
   // Fewer rows than threads: when the rows are long, each row in turn is cut
   // into chunks across the threads (RunRow), exactly as softmax() does, so

@@ -3,7 +3,7 @@
 //
 // Every algorithm is a reduction (one or two passes) followed by a map. The
 // per-target kernels (softmax-inl.hpp) reduce a chunk of a row to a RowStats
-// with its lanes already merged in double; the driver (implementation.hpp,
+// with its lanes already merged in double; the driver (row_driver.hpp,
 // RunRow) merges the chunks' stats here, adds the sink, decides the special
 // cases, and hands the totals to the map. A row without an executor is one
 // chunk; with one, long rows are cut into chunks that run on several threads
@@ -18,7 +18,7 @@
 #include <cstring>
 #include <limits>
 
-#include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/softmax_params.hpp"
 
 namespace softkern {
 namespace detail {

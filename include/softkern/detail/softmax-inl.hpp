@@ -31,7 +31,7 @@
 #include "softkern/detail/exp-inl.hpp"
 #include "softkern/detail/softmax_rows-inl.hpp"
 #include "softkern/detail/softmax_exp-inl.hpp"
-#include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/softmax_params.hpp"
 #include "softkern/detail/float16.hpp"
 #include "softkern/detail/row_stats.hpp"
 
@@ -368,7 +368,7 @@ HWY_INLINE RowStats SumStats(DF d, const T* x, T* y, std::size_t n, const RowPar
 }
 
 template <class T>
-HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams& params, int phase,
+HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams& params, ReducePass pass,
                                float max, RowStats* out) {
   const DF d;
   if (n == 0) {
@@ -383,7 +383,7 @@ HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams&
       *out = OnlineStats(d, x, n, params);
       return;
     default:
-      if (phase == 0) {
+      if (pass == ReducePass::kStats) {
         RowStats stats;
         stats.max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, static_cast<T*>(nullptr), n));
         stats.nan = std::isnan(stats.max);
@@ -442,17 +442,17 @@ HWY_NOINLINE void ChunkMapOf(const T* x, T* y, std::size_t n, const RowParams& p
 }
 
 // The table's entry points: the row's element type picks the instantiation.
-void ChunkStats(const void* x, void* y, std::size_t n, const RowParams& params, int phase, float max,
+void ChunkStats(const void* x, void* y, std::size_t n, const RowParams& params, ReducePass pass, float max,
                 RowStats* out) {
   switch (params.element) {
     case ElementType::kBFloat16:
       return ChunkStatsOf(static_cast<const hwy::bfloat16_t*>(x), static_cast<hwy::bfloat16_t*>(y), n, params,
-                          phase, max, out);
+                          pass, max, out);
     case ElementType::kFloat16:
       return ChunkStatsOf(static_cast<const hwy::float16_t*>(x), static_cast<hwy::float16_t*>(y), n, params,
-                          phase, max, out);
+                          pass, max, out);
     default:
-      return ChunkStatsOf(static_cast<const float*>(x), static_cast<float*>(y), n, params, phase, max, out);
+      return ChunkStatsOf(static_cast<const float*>(x), static_cast<float*>(y), n, params, pass, max, out);
   }
 }
 
@@ -492,28 +492,7 @@ HWY_NOINLINE void ExpArray(const float* x, float* y, std::size_t n) {
   });
 }
 
-constexpr Isa TargetIsa() {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  return Isa::kAvx512;
-#elif HWY_TARGET == HWY_AVX2
-  return Isa::kAvx2;
-#elif HWY_TARGET == HWY_NEON
-  return Isa::kNeon;
-#elif HWY_TARGET == HWY_SVE
-  return Isa::kSve;
-#elif HWY_TARGET == HWY_SVE2
-  return Isa::kSve2;
-#else
-  return Isa::kScalar;
-#endif
-}
-
-// Bytes per vector as the kernels use them: hn::Lanes, which on SVE reads
-// the vector length of the CPU it runs on. hn::MaxLanes is only Highway's
-// compile-time bound (256 bytes on SVE, whatever the hardware has).
-HWY_NOINLINE std::size_t VectorBytes() { return hn::Lanes(DF()) * sizeof(float); }
-
-inline const KernelTable kKernelTable = {TargetIsa(), &VectorBytes, &ChunkStats, &ChunkMap, &ExpArray};
+inline constexpr SoftmaxKernels kSoftmaxKernels = {&ChunkStats, &ChunkMap, &ExpArray};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail

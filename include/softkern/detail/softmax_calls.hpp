@@ -14,7 +14,9 @@
 #include "softkern/detail/dispatcher.hpp"
 #include "softkern/detail/fp_env.hpp"
 #include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/known_enum.hpp"
 #include "softkern/detail/row_driver.hpp"
+#include "softkern/detail/testing.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
 
@@ -41,8 +43,7 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   if (!(t >= 0x1p-100f && t <= 0x1p100f)) {
     return Status(StatusCode::kBadTemperature, "temperature must be in [2^-100, 2^100] (7.9e-31 to 1.3e30)");
   }
-  const int algorithm = static_cast<int>(options.algorithm);
-  if (algorithm < 0 || algorithm >= kAlgorithmCount) {
+  if (!IsKnown(options.algorithm, kAlgorithmCount)) {
     return Status(StatusCode::kBadArgument, "unknown softmax algorithm");
   }
   params->algorithm = options.algorithm == Algorithm::kAuto ? auto_algorithm(n) : options.algorithm;
@@ -53,8 +54,9 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   params->log = options.log;
   params->has_sink = options.has_sink;
   params->sink = options.sink;
-  const int streaming = static_cast<int>(options.streaming);
-  if (streaming < 0 || streaming > 2) return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
+  if (!IsKnown(options.streaming, kStreamingStoresCount)) {
+    return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
+  }
   params->stream = streams_for(n, options.streaming);
   return Status::Ok();
 }
@@ -68,7 +70,7 @@ Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const
   if (type != ElementType::kFloat32) params.stream = false;
   if (n == 0) return Status::Ok();
   if (x == nullptr || y == nullptr) return Status(StatusCode::kNullPointer, "softmax: x or y is null with n > 0");
-  const std::size_t bytes = ElementBytes(type);
+  const std::size_t bytes = element_bytes(type);
   const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
   if (n > max_elements) {
     return Status(StatusCode::kBadStride, "softmax: n * sizeof(element) exceeds PTRDIFF_MAX bytes");
@@ -98,7 +100,7 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
     return Status(StatusCode::kBadStride, "softmax_rows: a row stride is smaller than the row length");
   }
   // Extent of each matrix in elements: (rows - 1) * stride + cols, overflow-checked.
-  const std::size_t bytes = ElementBytes(type);
+  const std::size_t bytes = element_bytes(type);
   const std::size_t max_elements = static_cast<std::size_t>(PTRDIFF_MAX) / bytes;
   if (cols > max_elements) {
     return Status(StatusCode::kBadStride, "softmax_rows: cols * sizeof(element) exceeds PTRDIFF_MAX bytes");
@@ -157,7 +159,7 @@ void exp_for_testing(const float* x, float* y, std::size_t n) {
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) table = GetDispatcher().best;
   const ScopedDefaultFpEnv fp_env;
-  table->exp_array(x, y, n);
+  table->softmax.exp_array(x, y, n);
 }
 }  // namespace detail
 

@@ -54,7 +54,7 @@
 #include <hwy/highway.h>
 
 #include "softkern/detail/exp-inl.hpp"
-#include "softkern/detail/kernel_table.hpp"
+#include "softkern/detail/softmax_params.hpp"
 #include "softkern/detail/row_stats.hpp"
 #include "softkern/detail/softmax_rows-inl.hpp"
 

@@ -69,8 +69,7 @@ HWY_INLINE std::size_t LeafElements(DF d) { return 64 * hn::Lanes(d); }
 // scalable target) StoredVF keeps the lanes in memory and loads them when
 // asked, which costs an L1 load where a constant is used (and, in the reload
 // pass, cannot be hoisted out of the loop: y's stores may alias it); on
-// every fixed-width target it holds the vector itself, so the code the
-// compiler sees there is what it was before.
+// every fixed-width target it holds the vector itself, a register.
 #if HWY_HAVE_SCALABLE
 class StoredVF {
  public:
@@ -285,21 +284,11 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T*
   return acc.Merge(d, left, right);
 }
 
-// y[i] = f(x[i]) for i in [0, n), four vectors at a time. f must be
-// elementwise, so that the result does not depend on where vectors start.
-//
-// With `stream`, y is written with non-temporal stores (the final pass of a
-// row larger than the last-level cache): a normal store first reads the line
-// it writes (read-for-ownership), so streaming saves a third of the final
-// pass's traffic, and y does not evict x. Non-temporal stores need aligned
-// addresses, so the head up to y's first vector boundary goes through the
-// tail path. In place (x == y, and always in the reload algorithm's final
-// pass) the lines of y were just read, so there is no read-for-ownership to
-// save and a non-temporal store would only evict them: plain stores then.
-//
 // y[i, n) = f(x[i, n)), four vectors per iteration, then single vectors, then
-// the tail; kStream picks non-temporal stores for the whole vectors.
-// kBf16Instruction: bf16 rows rounded by StoreBf16ByInstruction.
+// the tail. f must be elementwise, so that the result does not depend on
+// where vectors start. kStream picks non-temporal stores for the whole
+// vectors (MapRow says when); kBf16Instruction: bf16 rows rounded by
+// StoreBf16ByInstruction.
 template <bool kStream, class T, class F, bool kBf16Instruction = false>
 HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, const F& f) {
   const std::size_t N = hn::Lanes(d);
@@ -327,8 +316,18 @@ HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, co
   if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
 }
 
-// Not inlined, like FoldBlock (one named function per map); f is copied into
-// a local and captures its constants by value, so they stay in registers.
+// y[i] = f(x[i]) for i in [0, n). Not inlined, like FoldBlock (one named
+// function per map); f is copied into a local and captures its constants by
+// value, so they stay in registers.
+//
+// With `stream`, y is written with non-temporal stores (the final pass of a
+// row larger than the last-level cache): a normal store first reads the line
+// it writes (read-for-ownership), so streaming saves a third of the final
+// pass's traffic, and y does not evict x. Non-temporal stores need aligned
+// addresses, so the head up to y's first vector boundary goes through the
+// tail path. In place (x == y, and always in the reload algorithm's final
+// pass) the lines of y were just read, so there is no read-for-ownership to
+// save and a non-temporal store would only evict them: plain stores then.
 template <class T, class F>
 HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f_in) {
   const F f = f_in;
