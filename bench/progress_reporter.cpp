@@ -90,7 +90,9 @@ void ProgressReporter::Advance() {
 }
 
 // Prints the part that runs now (the next planned benchmark's) and the count
-// so far: rewritten in place on a terminal, a new line per part elsewhere.
+// so far: rewritten in place on a terminal; elsewhere a new line when the
+// part changes, and at least once a minute within a long part (the DRAM
+// sizes take minutes) so that a log shows the run is alive.
 void ProgressReporter::Show(bool force) {
   const std::size_t total = std::max(planned_.size(), done_.size());
   if (next_ >= planned_.size()) return;  // Finalize says when the run is done
@@ -98,11 +100,13 @@ void ProgressReporter::Show(bool force) {
   const std::string part = PartOf(running);
   const bool part_changed = part != part_;
   part_ = part;
-  if (!terminal_ && !part_changed && !force) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!terminal_ && !part_changed && !force && now - last_line_ < std::chrono::minutes(1)) return;
+  last_line_ = now;
   char count[64];
   std::snprintf(count, sizeof count, "%zu/%zu (%d%%)", done_.size(), total,
                 total ? static_cast<int>(100 * done_.size() / total) : 100);
-  std::string line = "[" + part + "] " + count + " " + Elapsed(std::chrono::steady_clock::now() - start_);
+  std::string line = "[" + part + "] " + count + " " + Elapsed(now - start_);
   std::ostream& out = GetOutputStream();
   if (terminal_) {
     const std::size_t suffix = running.rfind("/real_time");

@@ -4,7 +4,7 @@
 // whole run is, e.g.
 //   [softmax 16 Ki] 120/566 (21%) 2m31s  softmax/avx2/two_pass+log/16384/real_time
 // on one line rewritten in place when stdout is a terminal, or one line per
-// part otherwise (CI logs, pipes). A benchmark that stops with an error gets
+// part (and one a minute within a long part) otherwise: CI logs, pipes. A benchmark that stops with an error gets
 // a line of its own. With raw = true it prints Google Benchmark's own lines
 // instead (every benchmark, every aggregate; --benchmark_format applies).
 //
@@ -52,7 +52,7 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   std::string part_;                  // the part last announced
   std::size_t errors_ = 0;
   std::vector<Run> results_;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point start_, last_line_;
 };
 
 }  // namespace softkern_bench

@@ -174,7 +174,10 @@ def plot_attention(medians, out, title):
 
     isas = [i for i in ISA_ORDER if any(k[-1] == i for k in list(prefill) + list(decode))]
     peer_names = sorted({k[2] for k in peers})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
+    panels = ([3] if prefill else []) + ([2] if decode else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(2 + 2.5 * sum(panels), 5), squeeze=False,
+                             gridspec_kw={"width_ratios": panels})
+    axes = list(axes[0])
 
     def bars(ax, groups, series, ylabel, heading):
         width = 0.8 / max(1, len(series))
@@ -200,16 +203,12 @@ def plot_attention(medians, out, title):
                 series.append((f"{p} (vs {best} peak)",
                                [peers[(L, d, p)].get("GFLOP/s") / twin[best]["GFLOP/s"]
                                 if t == 1 and (L, d, p) in peers else None for L, d, t in shapes]))
-        bars(axes[0], groups, series, "fraction of the FMA peak (fma_twin x threads)", "causal prefill, float32")
-    else:
-        axes[0].set_visible(False)
+        bars(axes.pop(0), groups, series, "fraction of the FMA peak (fma_twin x threads)", "causal prefill, float32")
     if decode:
         configs = sorted({k[:3] for k in decode}, key=lambda k: (k[0] != "f32", k[1], k[2]))
         groups = [f"{kv}, {human(n)} keys\n{t} thread{'s' if t > 1 else ''}" for kv, n, t in configs]
         series = [(i, [decode.get((kv, n, t, i), {}).get("roofline") for kv, n, t in configs]) for i in isas]
-        bars(axes[1], groups, series, "fraction of the K/V twin (K and V read once)", "decode, d = 128")
-    else:
-        axes[1].set_visible(False)
+        bars(axes.pop(0), groups, series, "fraction of the K/V twin (K and V read once)", "decode, d = 128")
     fig.suptitle(f"softkern attention, one head\n{title}", fontsize=11)
     fig.tight_layout()
     path = os.path.join(out, "attention.png")
