@@ -122,7 +122,9 @@ run_cell() {
   local start=$SECONDS stage=configure built=0 isa=- hwy=- note="" result warnings
   if [[ $label == pkg-config ]]; then
     stage=pkg-config
-    export PKG_CONFIG_PATH="$(softkern_pc_dirs)${PKG_CONFIG_PATH:-}"
+    local pc_dirs
+    pc_dirs=$(softkern_pc_dirs)
+    export PKG_CONFIG_PATH="${pc_dirs%:}${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
     {
       echo "PKG_CONFIG_PATH=$PKG_CONFIG_PATH" >"$log"
       pkg-config --cflags --libs softkern >>"$log" 2>&1 \
