@@ -144,8 +144,8 @@ Machine DescribeMachine() {
   if (!vendor_id.empty()) {
     m.family = std::atoi(CpuinfoField(cpuinfo, "cpu family").c_str());
     m.model = std::atoi(CpuinfoField(cpuinfo, "model").c_str());
-    m.microarchitecture = m.vendor == "amd" ? AmdMicroarchitecture(m.family, m.model)
-                                            : IntelMicroarchitecture(m.family, m.model);
+    if (m.vendor == "amd") m.microarchitecture = AmdMicroarchitecture(m.family, m.model);
+    if (m.vendor == "intel") m.microarchitecture = IntelMicroarchitecture(m.family, m.model);
   } else {
     const std::string implementer = CpuinfoField(cpuinfo, "CPU implementer");
     if (!implementer.empty()) {

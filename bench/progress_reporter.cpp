@@ -33,12 +33,8 @@ std::size_t TerminalColumns() {
 
 }  // namespace
 
-ProgressReporter::ProgressReporter(bool raw) {
-  if (raw) raw_.reset(benchmark::CreateDefaultDisplayReporter());
-  terminal_ = isatty(STDOUT_FILENO) != 0;
-}
-
-ProgressReporter::~ProgressReporter() = default;
+ProgressReporter::ProgressReporter(bool raw)
+    : raw_(raw ? benchmark::CreateDefaultDisplayReporter() : nullptr), terminal_(isatty(STDOUT_FILENO) != 0) {}
 
 bool ProgressReporter::ReportContext(const Context& context) {
   start_ = std::chrono::steady_clock::now();

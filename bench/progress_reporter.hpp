@@ -18,7 +18,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,7 +27,6 @@ namespace softkern_bench {
 class ProgressReporter : public benchmark::BenchmarkReporter {
  public:
   explicit ProgressReporter(bool raw);
-  ~ProgressReporter() override;
 
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
@@ -44,7 +42,9 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   void Show(bool force);
   void ClearLine();
 
-  std::unique_ptr<benchmark::BenchmarkReporter> raw_;  // Google Benchmark's display reporter
+  // With raw = true, Google Benchmark's display reporter (its own static
+  // instance, which it keeps for the whole process), else null.
+  benchmark::BenchmarkReporter* raw_ = nullptr;
   bool terminal_ = false;
   std::vector<std::string> planned_;  // --benchmark_filter applied to the plan
   std::set<std::string> done_;
