@@ -8,6 +8,10 @@
 // a line of its own. With raw = true it prints Google Benchmark's own lines
 // instead (every benchmark, every aggregate; --benchmark_format applies).
 //
+// Google Benchmark reports a benchmark once its last repetition has run:
+// with --benchmark_enable_random_interleaving those come late in the run, and
+// so does most of the count.
+//
 // Either way it keeps one result per benchmark (the median of the
 // repetitions, or the single run without repetitions), which the plain-text
 // summary reads when python3 is not there.

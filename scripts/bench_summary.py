@@ -53,9 +53,9 @@ def table(head, rows):
 
 
 class ComputeBound:
-    """The instruction-count bound of each algorithm on this machine, in
-    nanoseconds per element: instruction_bound.py's cycles per element on the
-    port model of this microarchitecture, over the clock that the bench's
+    """The instruction-count bound of each algorithm on this machine:
+    instruction_bound.py's cycles per element on the port model of this
+    microarchitecture, turned into time with the clock that the bench's
     cpu_clock benchmark measured."""
 
     def __init__(self, binary, model, benchmarks):
@@ -187,8 +187,8 @@ def softmax_headline(softkern, roofline, peers, best_isa):
             continue
         said = [f"{fmt(roofline[best_isa][alg].get(n))} of its memory roofline"] if n == large else []
         said += [f"{peers[p][n] / t:.2f}x {PEER_LABELS.get(p, p)}" for p in PEER_LABELS if n in peers.get(p, {})]
-        lines.append(f"- softmax ({best_isa}, {plot_bench.human(n)} elements): {alg}, "
-                     f"{plot_bench.gbps(n, t):.1f} GB/s, " + ", ".join(said))
+        lines.append(f"- softmax ({best_isa}, {plot_bench.human(n)} elements): " +
+                     ", ".join([alg, f"{plot_bench.gbps(n, t):.1f} GB/s"] + said))
     return lines
 
 
