@@ -9,6 +9,8 @@ below. With --bench JSON (a run of softkern_bench with
 --benchmark_out_format=json, which includes the cpu_clock benchmark), it
 also reads each in-cache kernel's measured time per element and prints it
 against that bound. docs/compute-bound.md explains the model.
+scripts/bench_summary.py imports it (bounds_of, clock_ghz) for the compute
+column of the bench's summary.
 
   scripts/instruction_bound.py [--binary build/bench/softkern_bench]
                                [--objdump aarch64-linux-gnu-objdump]
