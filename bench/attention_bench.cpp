@@ -46,6 +46,8 @@
 
 #include "fma_twin.hpp"
 #include "peers.hpp"
+#include "plan.hpp"
+#include "register.hpp"
 
 namespace softkern_bench {
 namespace {
@@ -389,11 +391,8 @@ std::vector<Isa> Isas() {
 
 }  // namespace
 
-// Registers every attention benchmark (called from main() in softmax_bench.cpp).
 void RegisterAttentionBenchmarks(bool smoke) {
-  auto reg = [](const std::string& name, auto&& fn) {
-    benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
-  };
+  auto reg = [](const std::string& name, auto&& fn) { Register(name, fn, benchmark::kMillisecond); };
   const std::vector<Isa> isas = Isas();
   std::vector<std::size_t> thread_counts = {1};
   if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());

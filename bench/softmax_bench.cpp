@@ -18,14 +18,8 @@
 // Peers (xsimd baseline, oneDNN, XNNPACK, PyTorch) run on the same buffers,
 // one thread, after their output has been checked against softkern's.
 //
-// Extra flags (before Google Benchmark's own):
-//   --softkern_smoke        tiny sizes, one short repetition (CI)
-//   --softkern_max_size=N   largest row length (default 64 Mi)
-//   --softkern_streaming=auto|always|never
-//                           how the final pass writes y (SoftmaxOptions::
-//                           streaming); the twins follow the same choice
-// Defaults added unless given: --benchmark_repetitions=5
-//   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
+// Its flags (--softkern_max_size, --softkern_streaming, --softkern_smoke) are
+// read in main.cpp.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -52,6 +46,8 @@
 #endif
 
 #include "peers.hpp"
+#include "plan.hpp"
+#include "register.hpp"
 
 namespace softkern_bench {
 namespace {
@@ -418,11 +414,6 @@ void BenchPeer(benchmark::State& state, PeerSoftmax* peer, std::size_t rows, std
 
 // ------------------------------------------------------------- registration
 
-struct Config {
-  bool smoke = false;
-  std::size_t max_size = std::size_t{64} << 20;
-};
-
 std::vector<Isa> SupportedIsas() {
   Isa isas[softkern::kIsaCount];
   const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
@@ -434,9 +425,7 @@ constexpr Algorithm kAlgorithms[] = {Algorithm::kThreePassRecompute, Algorithm::
 
 void RegisterShape(const std::vector<std::unique_ptr<PeerSoftmax>>& peers, const std::string& prefix,
                    const std::string& shape, std::size_t rows, std::size_t cols, bool variants) {
-  auto reg = [](const std::string& name, auto&& fn) {
-    benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
-  };
+  auto reg = [](const std::string& name, auto&& fn) { Register(name, fn, benchmark::kMicrosecond); };
   for (Traffic t : {Traffic::kTwoReadsOneWrite, Traffic::kThreeReadsOneWrite, Traffic::kThreeReadsTwoWrites}) {
     reg("roofline_twin/" + std::string(TrafficName(t)) + "/" + shape,
         [=](benchmark::State& s) { BenchTwin(s, t, rows, cols); });
@@ -507,8 +496,11 @@ void BenchCpuClock(benchmark::State& state) {
                                              benchmark::Counter::kIsRate);
 }
 
-void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers) {
-  benchmark::RegisterBenchmark("cpu_clock", BenchCpuClock);
+}  // namespace
+
+void RegisterSoftmaxBenchmarks(const SoftmaxConfig& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers) {
+  g_streaming = config.streaming;
+  Register("cpu_clock", BenchCpuClock, benchmark::kNanosecond, Clock::kCpu);
   std::vector<std::size_t> sizes;
   if (config.smoke) {
     sizes = {1024, 4096};
@@ -527,24 +519,16 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
   for (std::size_t threads : {std::size_t{1}, softkern::default_executor().concurrency()}) {
     softkern::SoftmaxOptions options;
     options.executor = threads > 1 ? &softkern::default_executor() : nullptr;
-    benchmark::RegisterBenchmark(
-        ("softmax_rows_threads/" + std::string(softkern::isa_name(best)) + "/auto/" +
-         std::to_string(batch) + "x" + std::to_string(batch) + "/threads:" + std::to_string(threads))
-            .c_str(),
-        [=](benchmark::State& s) { BenchSoftkern(s, best, options, batch, batch); })
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+    Register("softmax_rows_threads/" + std::string(softkern::isa_name(best)) + "/auto/" + std::to_string(batch) +
+                 "x" + std::to_string(batch) + "/threads:" + std::to_string(threads),
+             [=](benchmark::State& s) { BenchSoftkern(s, best, options, batch, batch); }, benchmark::kMicrosecond);
     // One long row (the largest size) cut into chunks across the threads.
     softkern::SoftmaxOptions row_options = options;
     row_options.algorithm = Algorithm::kTwoPass;
     const std::size_t n = config.smoke ? 4 * 1024 * 1024 : config.max_size;
-    benchmark::RegisterBenchmark(
-        ("softmax_threads/" + std::string(softkern::isa_name(best)) + "/two_pass/" + std::to_string(n) +
-         "/threads:" + std::to_string(threads))
-            .c_str(),
-        [=](benchmark::State& s) { BenchSoftkern(s, best, row_options, 1, n); })
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+    Register("softmax_threads/" + std::string(softkern::isa_name(best)) + "/two_pass/" + std::to_string(n) +
+                 "/threads:" + std::to_string(threads),
+             [=](benchmark::State& s) { BenchSoftkern(s, best, row_options, 1, n); }, benchmark::kMicrosecond);
     if (threads == softkern::default_executor().concurrency()) break;  // a 1-CPU machine
   }
   // 16-bit rows, one thread, two-pass, the largest two sizes.
@@ -556,73 +540,11 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
                                 std::pair{softkern::ElementType::kFloat16, "f16"}}) {
         softkern::SoftmaxOptions options;
         options.algorithm = Algorithm::kTwoPass;
-        benchmark::RegisterBenchmark(("softmax_" + std::string(name) + "/" + softkern::isa_name(isa) +
-                                      "/two_pass/" + std::to_string(n)).c_str(),
-                                     [=](benchmark::State& s) { BenchSoftkern16(s, isa, options, type, n); })
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
+        Register("softmax_" + std::string(name) + "/" + softkern::isa_name(isa) + "/two_pass/" + std::to_string(n),
+                 [=](benchmark::State& s) { BenchSoftkern16(s, isa, options, type, n); }, benchmark::kMicrosecond);
       }
     }
   }
 }
 
-}  // namespace
 }  // namespace softkern_bench
-
-namespace softkern_bench { void RegisterAttentionBenchmarks(bool smoke); }  // attention_bench.cpp
-
-int main(int argc, char** argv) {
-  // One thread for the peers that use OpenMP (oneDNN): set before they start.
-  setenv("OMP_NUM_THREADS", "1", 0);
-  softkern_bench::Config config;
-  std::vector<char*> args;
-  bool has_repetitions = false, has_min_time = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--softkern_smoke") {
-      config.smoke = true;
-    } else if (arg.rfind("--softkern_streaming=", 0) == 0) {
-      const std::string v = arg.substr(std::strlen("--softkern_streaming="));
-      if (v == "auto") {
-        softkern_bench::g_streaming = softkern::StreamingStores::kAuto;
-      } else if (v == "always") {
-        softkern_bench::g_streaming = softkern::StreamingStores::kAlways;
-      } else if (v == "never") {
-        softkern_bench::g_streaming = softkern::StreamingStores::kNever;
-      } else {
-        std::fprintf(stderr, "--softkern_streaming must be auto, always or never\n");
-        return 2;
-      }
-    } else if (arg.rfind("--softkern_max_size=", 0) == 0) {
-      config.max_size = std::strtoull(arg.c_str() + std::strlen("--softkern_max_size="), nullptr, 10);
-    } else {
-      has_repetitions |= arg.rfind("--benchmark_repetitions", 0) == 0;
-      has_min_time |= arg.rfind("--benchmark_min_time", 0) == 0;
-      args.push_back(argv[i]);
-    }
-  }
-  std::string repetitions = config.smoke ? "--benchmark_repetitions=1" : "--benchmark_repetitions=5";
-  std::string aggregates = "--benchmark_report_aggregates_only=true";
-  std::string min_time = config.smoke ? "--benchmark_min_time=0.001" : "--benchmark_min_time=0.1";
-  if (!has_repetitions) {
-    args.insert(args.begin() + 1, repetitions.data());
-    if (!config.smoke) args.insert(args.begin() + 1, aggregates.data());
-  }
-  if (!has_min_time) args.insert(args.begin() + 1, min_time.data());
-  int new_argc = static_cast<int>(args.size());
-  args.push_back(nullptr);
-
-  benchmark::Initialize(&new_argc, args.data());
-  if (benchmark::ReportUnrecognizedArguments(new_argc, args.data())) return 1;
-  const auto peers = softkern_bench::MakePeers();
-  std::printf("softkern bench: targets");
-  for (softkern::Isa isa : softkern_bench::SupportedIsas()) std::printf(" %s", softkern::isa_name(isa));
-  std::printf("; peers");
-  for (const auto& p : peers) std::printf(" %s", p->name());
-  std::printf("\n");
-  softkern_bench::RegisterAll(config, peers);
-  softkern_bench::RegisterAttentionBenchmarks(config.smoke);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}

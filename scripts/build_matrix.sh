@@ -3,37 +3,47 @@
 # softkern with each compiler and each set of flags users are likely to build
 # with, and prints a table of the results. Exits non-zero if any cell fails.
 #
-# Each cell configures examples/ as a project of its own (find_package
+# Each CMake cell configures examples/ as a project of its own (find_package
 # against the installed prefix, exactly as a user would), which builds
 #   softmax_row   the minimal example, and
 #   consumer/app  several TUs including softkern headers, plus a TU with its
 #                 own Highway foreach_target.h / HWY_DYNAMIC_DISPATCH kernel,
 # and the implementation TU softkern_impl with the cell's flags; then runs
 # softmax_row and app (app checks every supported ISA and algorithm against a
-# double-precision reference). Compiler warnings are counted per cell and
-# shown in the table. Cells run side by side, as many at a time as there are
-# cores.
+# double-precision reference). The pkg-config cell builds the same two
+# programs with one plain command line each, as a Make or Meson user would:
+#   $CXX -O2 -std=c++17 <sources> $(pkg-config --cflags --libs softkern)
+# with PKG_CONFIG_PATH at the prefix's softkern.pc (the kernels then come
+# from the installed libsoftkern_impl.a). Compiler warnings are counted per
+# cell and shown in the table. Cells run side by side, as many at a time as
+# there are cores.
 #
-#   scripts/build_matrix.sh [--prefix DIR] [--work DIR] [--compilers "g++ clang++-14"] [--keep]
+#   scripts/build_matrix.sh [--prefix DIR] [--work DIR] [--compilers "g++ clang++-14"]
+#                           [--cells "default,pkg-config"] [--keep]
 #
 #   --prefix DIR   an existing `cmake --install` prefix of softkern; without it
 #                  the script configures the source tree (tests, bench and
-#                  examples off: nothing is compiled) and installs it itself
+#                  examples off), builds softkern_impl and installs it itself
 #   --work DIR     where the build trees go (default: a temporary directory,
 #                  removed at the end unless --keep)
 #   --compilers    the C++ compilers to try (default: g++ and clang++-14)
+#   --cells        only these cells, by the name in the table's flags column,
+#                  comma-separated (default: all: default, -O0 -g,
+#                  -march=native, -march=x86-64-v3, -march=x86-64-v4,
+#                  -fno-exceptions, pkg-config)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-prefix="" work="" keep=0
+prefix="" work="" keep=0 only=""
 compilers=(g++ clang++-14)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --prefix) prefix=$(realpath "$2"); shift 2 ;;
     --work) work=$2; shift 2 ;;
     --compilers) read -r -a compilers <<<"$2"; shift 2 ;;
+    --cells) only=",$2,"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build_matrix.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,13 +61,15 @@ if [[ -z "$prefix" ]]; then
   echo "build_matrix.sh: installing softkern from $repo into $prefix"
   cmake -S "$repo" -B "$work/softkern" -DSOFTKERN_BUILD_TESTS=OFF -DSOFTKERN_BUILD_BENCH=OFF \
     -DSOFTKERN_BUILD_EXAMPLES=OFF >"$work/softkern.log" 2>&1 \
+    && cmake --build "$work/softkern" -j"$jobs" >>"$work/softkern.log" 2>&1 \
     && cmake --install "$work/softkern" --prefix "$prefix" >>"$work/softkern.log" 2>&1 \
     || { cat "$work/softkern.log"; exit 1; }
 fi
 
 # The flag sets: label | CMAKE_BUILD_TYPE | CMAKE_CXX_FLAGS. "default" is what
 # a user gets from a Release build; -O0 -g has no build type so nothing adds
-# -O3 after it (and assertions stay on).
+# -O3 after it (and assertions stay on). "pkg-config" is the build without
+# CMake (its flags go on the compiler's command line).
 cells=(
   "default|Release|"
   "-O0 -g||-O0 -g"
@@ -65,9 +77,11 @@ cells=(
   "-march=x86-64-v3|Release|-march=x86-64-v3"
   "-march=x86-64-v4|Release|-march=x86-64-v4"
   "-fno-exceptions|Release|-fno-exceptions"
+  "pkg-config||-O2"
 )
 if [[ $(uname -m) != x86_64 ]]; then
-  cells=("default|Release|" "-O0 -g||-O0 -g" "-march=native|Release|-march=native" "-fno-exceptions|Release|-fno-exceptions")
+  cells=("default|Release|" "-O0 -g||-O0 -g" "-march=native|Release|-march=native" "-fno-exceptions|Release|-fno-exceptions"
+         "pkg-config||-O2")
 fi
 
 # A -march level the CPU cannot run would build and then die with SIGILL:
@@ -81,17 +95,48 @@ cpu_runs() {
   esac
 }
 
+# The pkg-config cell's build: softmax_row and consumer/app, each from one
+# compiler command line, into $dir and $dir/consumer as the CMake cells do.
+build_with_pkg_config() {
+  local cxx=$1 flags=$2 dir=$3
+  mkdir -p "$dir/consumer"
+  # shellcheck disable=SC2046,SC2086  # pkg-config's output and $flags are word lists
+  "$cxx" $flags -std=c++17 "$repo/examples/softmax_row.cpp" $(pkg-config --cflags --libs softkern) \
+      -o "$dir/softmax_row" \
+    && "$cxx" $flags -std=c++17 -I"$repo/examples/consumer" "$repo"/examples/consumer/{main,rows,hwy_sum}.cpp \
+      $(pkg-config --cflags --libs softkern) -o "$dir/consumer/app"
+}
+
+# The folders holding the prefix's softkern.pc, each followed by ':':
+# lib/pkgconfig, or lib/<multiarch>/pkgconfig when the prefix is /usr.
+softkern_pc_dirs() {
+  find "$prefix/lib" "$prefix/lib64" -maxdepth 3 -name softkern.pc -printf '%h:' 2>/dev/null || true
+}
+
 # One cell: configure, build, run; leaves its table row in $work/<name>.row
 # and what it prints in $work/<name>.out. Always returns 0 (the row says how
 # the cell went), so that the cells can run as background jobs.
 run_cell() {
   local cxx=$1 label=$2 build_type=$3 flags=$4 name=$5
   local dir="$work/$name" log="$work/$name.log"
-  local start=$SECONDS stage=configure isa=- hwy=- note="" result warnings
-  {
+  local start=$SECONDS stage=configure built=0 isa=- hwy=- note="" result warnings
+  if [[ $label == pkg-config ]]; then
+    stage=pkg-config
+    local pc_dirs
+    pc_dirs=$(softkern_pc_dirs)
+    export PKG_CONFIG_PATH="${pc_dirs%:}${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    {
+      echo "PKG_CONFIG_PATH=$PKG_CONFIG_PATH" >"$log"
+      pkg-config --cflags --libs softkern >>"$log" 2>&1 \
+      && stage=build && build_with_pkg_config "$cxx" "$flags" "$dir" >>"$log" 2>&1 && built=1
+    } || true
+  else
     cmake -S "$repo/examples" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" \
       -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_CXX_FLAGS="$flags" >"$log" 2>&1 \
-    && stage=build && cmake --build "$dir" -j"$cell_jobs" >>"$log" 2>&1 \
+    && stage=build && cmake --build "$dir" -j"$cell_jobs" >>"$log" 2>&1 && built=1 || true
+  fi
+  {
+    [[ $built -eq 1 ]] \
     && stage=softmax_row && "$dir/softmax_row" >>"$log" 2>&1 \
     && "$dir/softmax_row" -t 0.5 --log 3 -inf 1 0 2 >>"$log" 2>&1 \
     && stage=app && "$dir/consumer/app" >>"$log" 2>&1 \
@@ -137,6 +182,7 @@ for cxx in "${compilers[@]}"; do
   fi
   for cell in "${cells[@]}"; do
     IFS='|' read -r label build_type flags <<<"$cell"
+    [[ -z "$only" || "$only" == *",$label,"* ]] || continue
     name="$(basename "$cxx")_$(echo "$label" | tr -c 'A-Za-z0-9.\n' '_' | sed 's/^_*//')"
     if ! cpu_runs "$flags"; then
       rows+=("$(printf '%-12s %-18s %-6s %-9s %-8s %s' "$cxx" "$label" SKIP - - "this CPU cannot run $flags")")

@@ -9,6 +9,8 @@ below. With --bench JSON (a run of softkern_bench with
 --benchmark_out_format=json, which includes the cpu_clock benchmark), it
 also reads each in-cache kernel's measured time per element and prints it
 against that bound. docs/compute-bound.md explains the model.
+scripts/bench_summary.py imports it (bounds_of, clock_ghz) for the compute
+column of the bench's summary.
 
   scripts/instruction_bound.py [--binary build/bench/softkern_bench]
                                [--objdump aarch64-linux-gnu-objdump]
@@ -218,17 +220,15 @@ def cycles_per_vector(c, machine, wide):
     return limits[port], port
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default="build/bench/softkern_bench")
-    ap.add_argument("--objdump", default="objdump")
-    ap.add_argument("--bench", help="softkern_bench JSON output to read measured times from")
-    ap.add_argument("--loops", action="store_true", help="print each counted loop")
-    args = ap.parse_args()
-    arch = "arm" if "aarch64" in args.objdump else "x86"
-    functions = disassemble(args.binary, args.objdump)
+MACHINES_FOR = {"avx2": ["zen3", "zen4", "icelake"], "avx512": ["zen4", "icelake"], "neon": ["cortex-a72"]}
 
-    per_pass = {}  # (target, type, pass) -> counts per vector
+
+def count_passes(binary, objdump="objdump", loops=False):
+    """{(target, type, pass): counts per vector} of every pass's inner loop
+    found in the binary; with loops, prints each loop counted."""
+    arch = "arm" if "aarch64" in objdump else "x86"
+    functions = disassemble(binary, objdump)
+    per_pass = {}
     for target, (ns, lanes, bits) in TARGETS.items():
         for tname, ctype in TYPES.items():
             for pname, pat in pass_patterns(re.escape(ctype).replace("\\ ", " ")).items():
@@ -252,30 +252,26 @@ def main():
                     vectors = 4
                     per = collections.defaultdict(float, {k: v / vectors for k, v in c.items()})
                     per_pass[(target, vname, pname)] = per
-                    if args.loops:
+                    if loops:
                         print(f"--- {target} {vname} {pname}: {names[0][:140]}")
                         for addr, mn, ops in body:
                             print(f"    {addr:x}: {mn} {ops}")
+    return per_pass
 
-    machines_for = {"avx2": ["zen3", "zen4", "icelake"], "avx512": ["zen4", "icelake"],
-                    "neon": ["cortex-a72"]}
-    print("Instructions per vector of each pass's inner loop (fma/fadd/valu/load/store/other):")
-    for (target, tname, pname), c in sorted(per_pass.items()):
-        other = c["total"] - c["fma"] - c["fadd"] - c["valu"] - c["store"] - c.get("load", 0) * 0
-        print(f"  {target:7s} {tname:4s} {pname:17s} {c['total']:5.2f}  "
-              f"fma {c['fma']:.2f} fadd {c['fadd']:.2f} valu {c['valu']:.2f} load {c['load']:.2f} "
-              f"store {c['store']:.2f} move {c['move']:.2f} other {c['scalar'] + c['prefetch']:.2f}")
 
-    bounds = {}  # (target, type, algorithm, machine) -> cycles per element
-    print("\nBound per algorithm (cycles per element; binding resource of each pass):")
+def algorithm_bounds(per_pass):
+    """[(target, type, algorithm, machine, cycles per element, instructions
+    per vector, binding resource of each pass)] for every algorithm whose
+    passes were all found, on every machine model of its target."""
+    rows = []
     for target, (ns, lanes, bits) in TARGETS.items():
-        if target not in machines_for:
+        if target not in MACHINES_FOR:
             continue
         for tname in list(TYPES) + ["bf16i"]:
             for alg, passes in ALGORITHMS.items():
                 if not all((target, tname, p) in per_pass for p in passes):
                     continue
-                for machine in machines_for[target]:
+                for machine in MACHINES_FOR[target]:
                     total = 0.0
                     why = []
                     for p in passes:
@@ -285,10 +281,48 @@ def main():
                         total += r[0]
                         why.append(f"{p}:{r[0]:.2f}({r[1]})")
                     else:
-                        bounds[(target, tname, alg, machine)] = total / lanes
                         instr = sum(per_pass[(target, tname, p)]["total"] for p in passes)
-                        print(f"  {target:7s} {tname:4s} {alg:22s} {machine:10s} {total / lanes:6.3f} c/elem "
-                              f"({instr:.1f} instr/vector) " + " ".join(why))
+                        rows.append((target, tname, alg, machine, total / lanes, instr, why))
+    return rows
+
+
+def bounds_of(binary, objdump="objdump"):
+    """{(target, type, algorithm, machine): cycles per element}."""
+    return {r[:4]: r[4] for r in algorithm_bounds(count_passes(binary, objdump))}
+
+
+def clock_ghz(benchmarks):
+    """The core clock the bench's cpu_clock benchmark measured (median), or None."""
+    for b in benchmarks:
+        if b.get("aggregate_name", "median") != "median" or b.get("error_occurred"):
+            continue
+        if b.get("run_name", b["name"]).startswith("cpu_clock"):
+            # 2^22 dependent adds per iteration (softmax_bench.cpp: BenchCpuClock).
+            return (1 << 22) / (b["cpu_time"] * {"us": 1e3, "ms": 1e6, "ns": 1.0, "s": 1e9}[b["time_unit"]])
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="build/bench/softkern_bench")
+    ap.add_argument("--objdump", default="objdump")
+    ap.add_argument("--bench", help="softkern_bench JSON output to read measured times from")
+    ap.add_argument("--loops", action="store_true", help="print each counted loop")
+    args = ap.parse_args()
+    per_pass = count_passes(args.binary, args.objdump, args.loops)
+
+    print("Instructions per vector of each pass's inner loop (fma/fadd/valu/load/store/other):")
+    for (target, tname, pname), c in sorted(per_pass.items()):
+        print(f"  {target:7s} {tname:4s} {pname:17s} {c['total']:5.2f}  "
+              f"fma {c['fma']:.2f} fadd {c['fadd']:.2f} valu {c['valu']:.2f} load {c['load']:.2f} "
+              f"store {c['store']:.2f} move {c['move']:.2f} other {c['scalar'] + c['prefetch']:.2f}")
+
+    bounds = {}  # (target, type, algorithm, machine) -> cycles per element
+    print("\nBound per algorithm (cycles per element; binding resource of each pass):")
+    for target, tname, alg, machine, per_element, instr, why in algorithm_bounds(per_pass):
+        bounds[(target, tname, alg, machine)] = per_element
+        print(f"  {target:7s} {tname:4s} {alg:22s} {machine:10s} {per_element:6.3f} c/elem "
+              f"({instr:.1f} instr/vector) " + " ".join(why))
 
     if args.bench:
         report_measured(args.bench, bounds)
@@ -296,16 +330,12 @@ def main():
 
 def report_measured(path, bounds):
     data = json.load(open(path))
-    ghz = None
+    ghz = clock_ghz(data["benchmarks"])
     rows = {}
     for b in data["benchmarks"]:
         if b.get("aggregate_name", "median") != "median":
             continue
-        name = b.get("run_name", b["name"]).replace("/real_time", "")
-        if name.startswith("cpu_clock"):
-            # 2^22 dependent adds per iteration (softmax_bench.cpp: BenchCpuClock).
-            ghz = (1 << 22) / (b["cpu_time"] * {"us": 1e3, "ms": 1e6, "ns": 1.0}[b["time_unit"]])
-        rows[name] = b
+        rows[b.get("run_name", b["name"]).replace("/real_time", "")] = b
     if ghz is None:
         sys.exit("no cpu_clock benchmark in " + path)
     print(f"\nMeasured (medians of CPU time, which leaves out the time other processes hold the core) "

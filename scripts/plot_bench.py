@@ -11,6 +11,8 @@ Writes, into --out:
                         dashed lines;
   speedup.png           the best softkern algorithm on the best target over
                         each peer (oneDNN, XNNPACK, PyTorch, xsimd), per size;
+  attention.png         attention prefill's fraction of the FMA peak (and the
+                        peers'), decode's fraction of the K/V twin;
 and prints to stdout a Markdown results table (medians) and the target
 figures (roofline, two-pass over reload, in-cache speed-up over each peer,
 auto against the best explicit algorithm), each marked with whether it was
@@ -23,11 +25,15 @@ import argparse
 import collections
 import json
 import os
+import re
 import sys
 
 ALGORITHMS = ["three_pass_recompute", "three_pass_reload", "two_pass", "online", "auto"]
 TWINS = {"2R1W": "twin 2 reads + 1 write", "3R1W": "twin 3R + 1W", "3R2W": "twin 3R + 2W"}
 ISA_ORDER = ["avx512", "avx2", "sve2", "sve", "neon", "scalar"]
+PREFILL = re.compile(r"attention_prefill/(\w+)/causal/L=n=(\d+)/d=(\d+)/threads:(\d+)$")
+PREFILL_PEER = re.compile(r"attention_prefill_peer/(\w+)/causal/L=n=(\d+)/d=(\d+)/threads:1$")
+DECODE = re.compile(r"attention_decode/(\w+)/(\w+)/n=(\d+)/d=(\d+)/threads:(\d+)$")
 
 
 def load(path):
@@ -76,6 +82,22 @@ def collect(medians):
         elif parts[0] == "peer" and parts[2].isdigit():
             peers[parts[1]][int(parts[2])] = seconds(b)
     return softkern, roofline, twins, peers
+
+
+def collect_attention(medians):
+    """prefill[(L, d, threads, isa)], peers[(L, d, peer)] (one thread),
+    fma_twin[isa], decode[(kv type, n, threads, isa)]: benchmark dicts."""
+    prefill, peers, twin, decode = {}, {}, {}, {}
+    for name, b in medians.items():
+        if m := PREFILL.match(name):
+            prefill[(int(m[2]), int(m[3]), int(m[4]), m[1])] = b
+        elif m := PREFILL_PEER.match(name):
+            peers[(int(m[2]), int(m[3]), m[1])] = b
+        elif m := DECODE.match(name):
+            decode[(m[2], int(m[3]), int(m[5]), m[1])] = b
+        elif name.startswith("fma_twin/"):
+            twin[name.split("/")[1]] = b
+    return prefill, peers, twin, decode
 
 
 def gbps(n, s):
@@ -136,6 +158,63 @@ def plot(softkern, twins, peers, best_isa, out, title):
         plt.close(fig)
         written.append(path)
     return written
+
+
+def plot_attention(medians, out, title):
+    """attention.png: prefill's fraction of the FMA peak (each target, and
+    each peer against the best target's peak) and decode's fraction of the
+    K/V twin, as grouped bars. [] when the JSON holds no attention results."""
+    prefill, peers, twin, decode = collect_attention(medians)
+    if not prefill and not decode:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    isas = [i for i in ISA_ORDER if any(k[-1] == i for k in list(prefill) + list(decode))]
+    peer_names = sorted({k[2] for k in peers})
+    panels = ([3] if prefill else []) + ([2] if decode else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(2 + 2.5 * sum(panels), 5), squeeze=False,
+                             gridspec_kw={"width_ratios": panels})
+    axes = list(axes[0])
+
+    def bars(ax, groups, series, ylabel, heading):
+        width = 0.8 / max(1, len(series))
+        for i, (label, values) in enumerate(series):
+            xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+            ax.bar(xs, [v if v is not None else 0 for v in values], width, label=label)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_ylim(0, max([1.3] + [1.15 * v for _, values in series for v in values if v is not None]))
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_title(heading, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center", ncol=3)
+
+    if prefill:
+        shapes = sorted({k[:3] for k in prefill}, key=lambda k: (k[0], -k[1], k[2]))
+        groups = [f"L={L}\nd={d}\n{t} thread{'s' if t > 1 else ''}" for L, d, t in shapes]
+        series = [(i, [prefill.get((L, d, t, i), {}).get("fma_fraction") for L, d, t in shapes]) for i in isas]
+        best = next((i for i in isas if i in twin and twin[i].get("GFLOP/s")), None)
+        for p in peer_names:
+            if best:
+                series.append((f"{p} (vs {best} peak)",
+                               [peers[(L, d, p)].get("GFLOP/s") / twin[best]["GFLOP/s"]
+                                if t == 1 and (L, d, p) in peers else None for L, d, t in shapes]))
+        bars(axes.pop(0), groups, series, "fraction of the FMA peak (fma_twin x threads)", "causal prefill, float32")
+    if decode:
+        configs = sorted({k[:3] for k in decode}, key=lambda k: (k[0] != "f32", k[1], k[2]))
+        groups = [f"{kv}, {human(n)} keys\n{t} thread{'s' if t > 1 else ''}" for kv, n, t in configs]
+        series = [(i, [decode.get((kv, n, t, i), {}).get("roofline") for kv, n, t in configs]) for i in isas]
+        bars(axes.pop(0), groups, series, "fraction of the K/V twin (K and V read once)", "decode, d = 128")
+    fig.suptitle(f"softkern attention, one head\n{title}", fontsize=11)
+    fig.tight_layout()
+    path = os.path.join(out, "attention.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
 
 
 def table(softkern, roofline, twins, peers, best_isa):
@@ -213,7 +292,7 @@ def main():
 
     if not args.no_plots:
         os.makedirs(args.out, exist_ok=True)
-        for path in plot(softkern, twins, peers, best_isa, args.out, title):
+        for path in plot(softkern, twins, peers, best_isa, args.out, title) + plot_attention(medians, args.out, title):
             print(f"wrote {path}", file=sys.stderr)
     print(f"Single row, {best_isa}, median time (roofline = twin time / kernel time):\n")
     print(table(softkern, roofline, twins, peers, best_isa))

@@ -25,7 +25,7 @@ set -euo pipefail
 REQUIRED=(
   build-essential cmake g++ clang-14
   libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev libxsimd-dev
-  python3-matplotlib
+  python3-matplotlib pkgconf
 )
 OPTIONAL=(libdnnl-dev ocl-icd-opencl-dev opencl-headers libxnnpack-dev libpthreadpool-dev libtorch-dev
   libopenblas0-pthread)

@@ -1,0 +1,32 @@
+// bench/register.hpp — the bench's two families of benchmarks, registered
+// from main.cpp after the flags are read.
+#ifndef SOFTKERN_BENCH_REGISTER_HPP_
+#define SOFTKERN_BENCH_REGISTER_HPP_
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <softkern/softmax.hpp>
+
+#include "peers.hpp"
+
+namespace softkern_bench {
+
+struct SoftmaxConfig {
+  bool smoke = false;                          // tiny sizes (CI)
+  std::size_t max_size = std::size_t{64} << 20;  // largest row length
+  // How every softkern call (and so every twin) writes y.
+  softkern::StreamingStores streaming = softkern::StreamingStores::kAuto;
+};
+
+// softmax_bench.cpp: cpu_clock, the roofline twins, every algorithm on every
+// target, the peers, rows, threads and 16-bit rows.
+void RegisterSoftmaxBenchmarks(const SoftmaxConfig& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers);
+
+// attention_bench.cpp: decode, prefill, their twins and peers, linear attention.
+void RegisterAttentionBenchmarks(bool smoke);
+
+}  // namespace softkern_bench
+
+#endif  // SOFTKERN_BENCH_REGISTER_HPP_
