@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct SampleReference {
   std::size_t kept = 0;
   std::size_t kept_alt = 0;
   std::size_t greedy_token = 0;
+  // reference_distribution's results, by kept count (long rows are checked
+  // at several uniforms and on several targets).
+  mutable std::map<std::size_t, std::pair<std::vector<std::size_t>, std::vector<Wide>>> distributions;
 };
 
 inline Wide reference_weight(float v, float max, float temperature) {
@@ -126,6 +130,12 @@ inline SampleReference reference_sample(const std::vector<float>& x, const Sampl
 // The ids of the top `kept` entries, in id order, and their probabilities.
 inline void reference_distribution(const SampleReference& ref, std::size_t kept, float temperature,
                                    std::vector<std::size_t>* ids, std::vector<Wide>* probs) {
+  const auto cached = ref.distributions.find(kept);
+  if (cached != ref.distributions.end()) {
+    *ids = cached->second.first;
+    *probs = cached->second.second;
+    return;
+  }
   ids->assign(ref.by_value.begin(), ref.by_value.begin() + static_cast<std::ptrdiff_t>(kept));
   std::sort(ids->begin(), ids->end());
   probs->assign(kept, Wide{0});
@@ -135,6 +145,7 @@ inline void reference_distribution(const SampleReference& ref, std::size_t kept,
     total += (*probs)[i];
   }
   for (Wide& p : *probs) p /= total;
+  ref.distributions[kept] = {*ids, *probs};
 }
 
 // Checks one result against the reference; returns "" or what is wrong.
