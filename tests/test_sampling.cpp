@@ -48,8 +48,8 @@ std::string describe(const SampleOptions& o) {
 }
 
 // The options every exact-selection sweep runs: the filters alone, in pairs
-// and all together, with a temperature on either side of 1, top_k on both
-// paths (candidates up to kFastTopK, radix select beyond) and greedy. The
+// and all together, with a temperature on either side of 1, top_k small and
+// larger than the candidates' stack buffer, and greedy. The
 // boundary sweep (qemu, sanitizers) keeps every filter and path with fewer
 // values of each.
 std::vector<SampleOptions> option_grid(bool full) {
@@ -128,8 +128,9 @@ TEST(Sampling, KeptSetMatchesSortReference) {
   }
 }
 
-// Rows of several chunks: both paths (candidates and radix select), every
-// element type, with and without an executor.
+// Rows of several chunks: every path (candidates, candidates on the heap,
+// top-p from the largest entries, radix select for top-k beyond
+// kFastTopK and for top-p).
 TEST(Sampling, LongRowsMatchSortReference) {
   const std::size_t n = 70001;
   const std::vector<float> x = model_logits(n, 3);
@@ -138,10 +139,10 @@ TEST(Sampling, LongRowsMatchSortReference) {
   for (float& v : flat) v = std::uniform_real_distribution<float>(-10.0f, 10.0f)(rng);
   const Tokens tokens = every_seventh(n);
   FailureLog log;
-  for (std::int64_t k : {0, 50, 1000})
+  for (std::int64_t k : {0, 50, 1000, 66000})
     for (float p : {1.0f, 0.9f})
       for (float m : {0.0f, 0.05f}) {
-        if (!full_sweep() && (k == 50) == (p == 0.9f) && m != 0.0f) continue;
+        if (!full_sweep() && (k == 50 || k == 1000) == (p == 0.9f) && m != 0.0f) continue;
         SampleOptions o;
         o.top_k = k;
         o.top_p = p;

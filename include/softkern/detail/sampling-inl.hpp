@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include <hwy/highway.h>
 
@@ -171,77 +172,149 @@ HWY_INLINE std::size_t BlockWeights(DF d, const P* p, VF cut, const WeightScale&
   return kept;
 }
 
+// Calls f(j) for every lane j of `m` that is set, in lane order.
+template <class M, class F>
+HWY_INLINE void ForEachSetLane(DF d, M m, const F& f) {
+  std::uint8_t bytes[8] = {};
+  hn::StoreMaskBits(d, m, bytes);
+  std::uint64_t bits;
+  std::memcpy(&bits, bytes, sizeof bits);
+  for (; bits != 0; bits &= bits - 1) f(static_cast<std::size_t>(__builtin_ctzll(bits)));
+}
+
+// Appends the lanes of v where `take` is set, and their token ids (first +
+// lane), at values + count; returns how many. AVX-512 and SVE compress in
+// one instruction; elsewhere (Highway 1.0.3's AVX2 Compress copies a
+// 256-entry table to the stack per call) the set lanes are copied one by
+// one: after a chunk's first blocks few vectors have any.
+template <class M>
+HWY_INLINE std::size_t AppendSelected(DF d, VF v, M take, std::uint32_t first, float* values, std::uint32_t* ids) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2
+  const hn::RebindToUnsigned<DF> du;
+  hn::CompressStore(hn::Iota(du, first), hn::RebindMask(du, take), du, ids);
+  return hn::CompressStore(v, take, d, values);
+#else
+  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
+  hn::Store(v, d, lanes);
+  std::size_t count = 0;
+  ForEachSetLane(d, take, [&](std::size_t j) {
+    values[count] = lanes[j];
+    ids[count++] = first + static_cast<std::uint32_t>(j);
+  });
+  return count;
+#endif
+}
+
 // ------------------------------------------------------------------ passes
 
+// Whether the block holds a NaN (exact: ScanBlock's test is a sum).
+template <class P>
+HWY_INLINE bool BlockHasNaN(DF d, const P* p) {
+  bool nan = false;
+  ForEachVector(d, p, [&](VF v, std::size_t) HWY_ATTR { nan |= !hn::AllFalse(d, hn::IsNaN(v)); });
+  return nan;
+}
+
+// One block of the first pass: returns its lanes' max and sets *nan if it
+// holds a NaN; with kCollect, appends its entries >= the candidates'
+// threshold to them. Four vectors at a time, with one branch on whether any
+// of them has a candidate. NaN is found through the sum of the block's
+// lanes, one add per vector: a NaN makes it NaN (and so does +inf meeting
+// -inf, which the exact test then clears).
+template <bool kCollect, class P>
+HWY_INLINE VF ScanBlock(DF d, const P* HWY_RESTRICT p, std::size_t start, CandidateBuffer* candidates, bool* nan) {
+  const std::size_t N = hn::Lanes(d);
+  VF max = hn::Set(d, -kInf);
+  VF sum = hn::Zero(d);
+  const VF threshold = hn::Set(d, kCollect ? candidates->threshold : kInf);
+  const auto append = [&](VF v, std::size_t j) HWY_ATTR {
+    const auto take = hn::Ge(v, threshold);
+    if (hn::AllFalse(d, take)) return;
+    const std::size_t at = candidates->count;
+    candidates->count += AppendSelected(d, v, take, static_cast<std::uint32_t>(start + j), candidates->values + at,
+                                        candidates->ids + at);
+  };
+  if (kSampleBlock % (4 * N) == 0) {
+    for (std::size_t j = 0; j < kSampleBlock; j += 4 * N) {
+      const VF v0 = LoadElements(d, p + j), v1 = LoadElements(d, p + j + N);
+      const VF v2 = LoadElements(d, p + j + 2 * N), v3 = LoadElements(d, p + j + 3 * N);
+      max = hn::Max(max, hn::Max(hn::Max(v0, v1), hn::Max(v2, v3)));
+      sum = hn::Add(sum, hn::Add(hn::Add(v0, v1), hn::Add(v2, v3)));
+      if (kCollect) {
+        const auto any = hn::Or(hn::Or(hn::Ge(v0, threshold), hn::Ge(v1, threshold)),
+                                hn::Or(hn::Ge(v2, threshold), hn::Ge(v3, threshold)));
+        if (HWY_UNLIKELY(!hn::AllFalse(d, any))) {
+          append(v0, j);
+          append(v1, j + N);
+          append(v2, j + 2 * N);
+          append(v3, j + 3 * N);
+        }
+      }
+    }
+  } else {
+    ForEachVector(d, p, [&](VF v, std::size_t j) HWY_ATTR {
+      max = hn::Max(max, v);
+      sum = hn::Add(sum, v);
+      if (kCollect) append(v, j);
+    });
+  }
+  if (HWY_UNLIKELY(!hn::AllFalse(d, hn::IsNaN(sum)))) *nan = BlockHasNaN(d, p);
+  return max;
+}
+
 // First pass: max, NaN and candidates (x' >= the buffer's threshold, which
-// the bookkeeping in sampling_select.hpp raises as the chunk goes).
-template <class T>
-HWY_NOINLINE void ScanOf(const SampleRow& row, std::size_t begin, std::size_t end, const CandidateRule& rule,
-                         ScanResult* result, CandidateBuffer* candidates) {
+// the bookkeeping in sampling_select.hpp raises as the chunk goes). The
+// buffer may hold earlier chunks' candidates (one thread, one buffer).
+template <bool kCollect, class T>
+HWY_INLINE void ScanChunk(const SampleRow& row, std::size_t begin, std::size_t end, const CandidateRule& rule,
+                          ScanResult* result, CandidateBuffer* candidates) {
   const DF d;
-  const hn::RebindToUnsigned<DF> du;
   float chunk_max = -kInf;
   std::size_t max_block = begin;
-  auto nan = hn::FirstN(d, 0);
-  if (candidates != nullptr) candidates->Reset();
+  bool nan = false;
   ForEachBlock<T>(d, row, begin, end, [&](const auto* p, std::size_t start) HWY_ATTR {
-    VF block_max = hn::Set(d, -kInf);
-    if (candidates != nullptr && !candidates->overflow) {
-      const VF threshold = hn::Set(d, candidates->threshold);
-      ForEachVector(d, p, [&](VF v, std::size_t j) HWY_ATTR {
-        block_max = hn::Max(block_max, v);
-        nan = hn::Or(nan, hn::IsNaN(v));
-        const auto take = hn::Ge(v, threshold);
-        if (!hn::AllFalse(d, take)) {
-          const std::size_t at = candidates->count;
-          const std::uint32_t first = static_cast<std::uint32_t>(start + j);
-          candidates->count += hn::CompressStore(v, take, d, candidates->values + at);
-          hn::CompressStore(hn::Iota(du, first), hn::RebindMask(du, take), du, candidates->ids + at);
-        }
-      });
-    } else {
-      ForEachVector(d, p, [&](VF v, std::size_t) HWY_ATTR {
-        block_max = hn::Max(block_max, v);
-        nan = hn::Or(nan, hn::IsNaN(v));
-      });
-    }
+    const VF block_max = ScanBlock<kCollect>(d, p, start, candidates, &nan);
     if (!hn::AllFalse(d, hn::Gt(block_max, hn::Set(d, chunk_max)))) {
       chunk_max = hn::GetLane(hn::MaxOfLanes(d, block_max));
       max_block = start;
     }
-    if (candidates != nullptr && !candidates->overflow) AfterBlock(candidates, rule, chunk_max);
-    // A NaN rejects the call: no need to read further.
-    return hn::AllFalse(d, nan);
+    if (kCollect) AfterBlock(candidates, rule, chunk_max);
+    return !nan;  // a NaN rejects the call: no need to read further
   });
   result->max = chunk_max;
   result->max_block = max_block;
-  result->nan = !hn::AllFalse(d, nan);
-  if (candidates != nullptr && result->nan) candidates->overflow = true;
+  result->nan = nan;
 }
 
-// Adds the chunk's x' in [low, high] to the histogram, in index order: the
-// matching values (and weights) of a block are compressed, then counted.
+template <class T>
+HWY_NOINLINE void ScanOf(const SampleRow& row, std::size_t begin, std::size_t end, const CandidateRule& rule,
+                         ScanResult* result, CandidateBuffer* candidates) {
+  if (candidates != nullptr) return ScanChunk<true, T>(row, begin, end, rule, result, candidates);
+  ScanChunk<false, T>(row, begin, end, rule, result, candidates);
+}
+
+// Adds the chunk's x' in [low, high] (and their weights) to the histogram,
+// in index order.
 template <class T>
 HWY_NOINLINE void HistogramOf(const SampleRow& row, std::size_t begin, std::size_t end, const HistogramRequest& req,
                               Histogram* histogram) {
   const DF d;
   const VF low = hn::Set(d, req.low), high = hn::Set(d, req.high);
   const VF max = hn::Set(d, req.scale.max), inv_t = hn::Set(d, req.scale.inv_temperature);
-  HWY_ALIGN float values[kSampleBlock + kMaxVectorFloats];
-  HWY_ALIGN float weights[kSampleBlock + kMaxVectorFloats];
+  HWY_ALIGN float values[hn::MaxLanes(DF())];
+  HWY_ALIGN float weights[hn::MaxLanes(DF())];
   ForEachBlock<T>(d, row, begin, end, [&](const auto* p, std::size_t) HWY_ATTR {
-    std::size_t count = 0;
     ForEachVector(d, p, [&](VF v, std::size_t) HWY_ATTR {
       const auto in = hn::And(hn::Ge(v, low), hn::Le(v, high));
       if (hn::AllFalse(d, in)) return;
-      if (req.weights) hn::CompressStore(SampleWeight(d, v, max, inv_t), in, d, weights + count);
-      count += hn::CompressStore(v, in, d, values + count);
+      hn::Store(v, d, values);
+      if (req.weights) hn::Store(SampleWeight(d, v, max, inv_t), d, weights);
+      ForEachSetLane(d, in, [&](std::size_t j) {
+        const std::size_t bucket = (KeyOf(values[j]) >> req.shift) - req.base;
+        ++histogram->count[bucket];
+        if (req.weights) histogram->weight[bucket] += weights[j];
+      });
     });
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t bucket = (KeyOf(values[i]) >> req.shift) - req.base;
-      ++histogram->count[bucket];
-      if (req.weights) histogram->weight[bucket] += weights[i];
-    }
     return true;
   });
 }

@@ -68,7 +68,11 @@ Status MakeSamplePlan(const SampleOptions& o, std::size_t n, SamplePlan* plan) {
   CandidateRule& rule = f.rule;
   rule.min_p = o.min_p > 0.0f;
   rule.log_min_p_scaled = rule.min_p ? static_cast<double>(t) * std::log(static_cast<double>(o.min_p)) : 0.0;
-  rule.top_k = f.top_k <= static_cast<std::int64_t>(kFastTopK) ? f.top_k : 0;
+  // The first pass collects the candidates of top-k up to kFastTopK and of
+  // min-p; for top-p without such a top-k, the kTopPCandidates largest,
+  // which usually carry p of the mass.
+  const bool fast_top_k = f.top_k > 0 && f.top_k <= static_cast<std::int64_t>(kFastTopK);
+  rule.top_k = fast_top_k ? f.top_k : f.top_p < 1.0 ? static_cast<std::int64_t>(kTopPCandidates) : 0;
   rule.collect = !f.greedy && (rule.top_k > 0 || rule.min_p);
   return Status::Ok();
 }
@@ -125,38 +129,33 @@ SampleResult DrawAmongInfinities(const SampleRow& row, float uniform) {
   return r;
 }
 
-// The kept set from the candidates: min-p's exact cut, top-k, top-p, draw.
-SampleResult DrawFromCandidates(const SamplingKernels& k, const CandidateBuffer& pool, const Filters& f,
-                                float min_p_cut, const WeightScale& scale, float uniform) {
-  float values[kCandidateCapacity + kMaxVectorFloats];
-  float weights[kCandidateCapacity + kMaxVectorFloats];
-  std::uint32_t ids[kCandidateCapacity];
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < pool.count; ++i) {
-    if (pool.values[i] >= min_p_cut) {
-      values[count] = pool.values[i];
-      ids[count++] = pool.ids[i];
-    }
+// Draws from the pool's entries >= `cut` when they hold the whole kept set
+// so far: top-k (`top_k` > 0) among them, top-p with the kept mass `mass`
+// (< 0: theirs), the draw in id order.
+SampleResult DrawFromPool(const SamplingKernels& k, CandidateBuffer* pool, float cut, std::int64_t top_k,
+                          double top_p, double mass, const WeightScale& scale, float uniform) {
+  KeepAtLeast(pool, cut);
+  if (top_k > 0 && pool->count > static_cast<std::size_t>(top_k)) {
+    KeepAtLeast(pool, KthLargest(pool->values, pool->count, static_cast<std::size_t>(top_k)));
   }
-  auto keep_at_least = [&](float cut) {
+  std::size_t count = pool->count;
+  Scratch<float, kCandidateCapacity + kMaxVectorFloats> weights(count + kMaxVectorFloats);
+  k.weights(pool->values, count, scale, weights.data());
+  if (top_p < 1.0) {
+    const float top_p_cut = TopPCutOf(pool->values, weights.data(), count, top_p,
+                                      mass < 0.0 ? SumOf(weights.data(), count) : mass);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < count; ++i) {
-      if (values[i] >= cut) {
-        values[kept] = values[i];
+      if (pool->values[i] >= top_p_cut) {
         weights[kept] = weights[i];
-        ids[kept++] = ids[i];
+        pool->ids[kept++] = pool->ids[i];
       }
     }
     count = kept;
-  };
-  if (f.top_k > 0 && count > static_cast<std::size_t>(f.top_k)) {
-    keep_at_least(KthLargest(values, count, static_cast<std::size_t>(f.top_k)));
   }
-  k.weights(values, count, scale, weights);
-  if (f.top_p < 1.0) keep_at_least(TopPCutOf(values, weights, count, f.top_p));
-  const Drawn drawn = DrawFrom(weights, count, uniform);
+  const Drawn drawn = DrawFrom(weights.data(), count, uniform);
   SampleResult r;
-  r.token = static_cast<std::int32_t>(ids[drawn.index]);
+  r.token = static_cast<std::int32_t>(pool->ids[drawn.index]);
   r.log_prob = static_cast<float>(drawn.log_prob);
   r.kept = count;
   return r;
@@ -167,36 +166,39 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
                    Executor* executor, SampleResult* out) {
   const SamplingKernels& k = table.sampling;
   const Filters& f = plan.filters;
+  const CandidateRule& rule = f.rule;
   const RowChunking chunking(row.n, executor);
-  // Pass 1 over every chunk; the chunks' findings merge in chunk order.
+  // Pass 1 over every chunk: one candidate buffer for the row on one thread,
+  // one per chunk merged in chunk order on several.
   CandidateBuffer pool;
-  pool.Reset();
+  pool.Reset(rule);
   float max = -std::numeric_limits<float>::infinity();
   std::size_t max_block = 0;
   bool nan = false;
-  auto merge = [&](const ScanResult& s, const CandidateBuffer* candidates) {
+  auto merge = [&](const ScanResult& s) {
     nan |= s.nan;
     if (s.max > max) {
       max = s.max;
       max_block = s.max_block;
     }
-    if (candidates != nullptr) Absorb(&pool, *candidates, f.rule, max);
   };
   if (!chunking.parallel()) {
-    CandidateBuffer candidates;
     for (std::size_t c = 0; c < chunking.count() && !nan; ++c) {
       ScanResult s;
-      k.scan(row, chunking.begin(c), chunking.end(c), f.rule, &s, f.rule.collect ? &candidates : nullptr);
-      merge(s, f.rule.collect ? &candidates : nullptr);
+      k.scan(row, chunking.begin(c), chunking.end(c), rule, &s, rule.collect ? &pool : nullptr);
+      merge(s);
     }
   } else {
     std::vector<ScanResult> scans(chunking.count());
-    std::vector<CandidateBuffer> candidates(f.rule.collect ? chunking.count() : 0);
+    std::vector<CandidateBuffer> buffers(rule.collect ? chunking.count() : 0);
     chunking.Run([&](std::size_t c) {
-      k.scan(row, chunking.begin(c), chunking.end(c), f.rule, &scans[c],
-             f.rule.collect ? &candidates[c] : nullptr);
+      if (rule.collect) buffers[c].Reset(rule);
+      k.scan(row, chunking.begin(c), chunking.end(c), rule, &scans[c], rule.collect ? &buffers[c] : nullptr);
     });
-    for (std::size_t c = 0; c < chunking.count(); ++c) merge(scans[c], f.rule.collect ? &candidates[c] : nullptr);
+    for (std::size_t c = 0; c < chunking.count(); ++c) {
+      merge(scans[c]);
+      if (rule.collect) Absorb(&pool, buffers[c], rule);
+    }
   }
   if (nan) return Status(StatusCode::kBadArgument, "sample: a logit is NaN (or the penalties made it NaN)");
   if (max == -std::numeric_limits<float>::infinity()) {
@@ -220,12 +222,34 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
     return Status::Ok();
   }
   const WeightScale scale{max, plan.inv_temperature};
-  const float min_p_cut = MinPCut(max, f.rule);
-  if (f.rule.collect && !pool.overflow) {
-    *out = DrawFromCandidates(k, pool, f, min_p_cut, scale, uniform);
-    return Status::Ok();
+  float cut = MinPCut(max, rule);
+  if (rule.collect) {
+    FinishPool(&pool, rule, max);
+    // The pool holds every entry min-p and top-k keep: it was collected for
+    // this top-k, or its threshold is at or below min-p's cut.
+    if ((f.top_k > 0 && f.top_k == rule.top_k) || pool.threshold <= cut) {
+      *out = DrawFromPool(k, &pool, cut, f.top_k, f.top_p, -1.0, scale, uniform);
+      return Status::Ok();
+    }
   }
-  *out = DrawByRadix(k, row, chunking, f, min_p_cut, scale, uniform);
+  // What min-p and top-k keep is more than the pool: top-k (a large k) by
+  // radix select, then top-p from the pool if the entries it holds of the
+  // kept set carry p of its mass, else by radix select too.
+  if (f.top_k > 0) cut = TopKCutByRadix(k, row, chunking, cut, static_cast<std::uint64_t>(f.top_k), scale);
+  if (f.top_p < 1.0) {
+    if (rule.collect) {
+      const RowMass kept = KeptMassOf(k, row, chunking, cut, scale);
+      KeepAtLeast(&pool, cut);
+      Scratch<float, kCandidateCapacity + kMaxVectorFloats> weights(pool.count + kMaxVectorFloats);
+      k.weights(pool.values, pool.count, scale, weights.data());
+      if (SumOf(weights.data(), pool.count) >= f.top_p * kept.total) {
+        *out = DrawFromPool(k, &pool, cut, 0, f.top_p, kept.total, scale, uniform);
+        return Status::Ok();
+      }
+    }
+    cut = TopPCutByRadix(k, row, chunking, cut, f.top_p, scale);
+  }
+  *out = DrawOverRow(k, row, chunking, cut, scale, uniform);
   return Status::Ok();
 }
 

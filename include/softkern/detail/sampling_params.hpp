@@ -27,13 +27,18 @@ namespace detail {
 // block is loaded, patched with the penalised logits it holds, and reduced
 // with a fixed summation tree) and cut into chunks of kSampleChunk elements
 // (a multiple of the block) for threads. Both are constants, so every
-// result is a function of the row alone.
-constexpr std::size_t kSampleBlock = 64;
+// result is a function of the row alone. 256 elements keep a block's
+// bookkeeping (the max so far, the candidates' thinning, the penalties'
+// cursor) small next to its 16 to 256 vectors.
+constexpr std::size_t kSampleBlock = 256;
 constexpr std::size_t kSampleChunk = std::size_t{1} << 15;
-// Capacity of a chunk's candidate buffer (sampling_select.hpp); top_k up to
-// kFastTopK is found from the candidates, larger k by radix select.
+// Candidates held on the stack (sampling_select.hpp: CandidateBuffer; more
+// go to the heap). top_k up to kFastTopK is found from the candidates,
+// larger k by radix select; top-p without such a top-k first tries the
+// kTopPCandidates largest entries.
 constexpr std::size_t kCandidateCapacity = 1024;
-constexpr std::size_t kFastTopK = kCandidateCapacity / 2 - kSampleBlock;
+constexpr std::size_t kFastTopK = std::size_t{1} << 16;
+constexpr std::size_t kTopPCandidates = 512;
 // Histogram buckets of one radix-select level: 12, 10 and 10 bits of the key.
 constexpr std::size_t kHistogramBuckets = 4096;
 

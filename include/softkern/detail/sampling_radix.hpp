@@ -235,35 +235,45 @@ inline float TopPCutByRadix(const SamplingKernels& k, const SampleRow& row, cons
   return low;
 }
 
-// The whole path: cuts, kept mass per chunk, the draw.
-inline SampleResult DrawByRadix(const SamplingKernels& k, const SampleRow& row, const RowChunking& chunking,
-                                const Filters& f, float min_p_cut, const WeightScale& scale, float uniform) {
-  float cut = min_p_cut;
-  if (f.top_k > 0) cut = TopKCutByRadix(k, row, chunking, cut, static_cast<std::uint64_t>(f.top_k), scale);
-  if (f.top_p < 1.0) cut = TopPCutByRadix(k, row, chunking, cut, f.top_p, scale);
-  std::vector<double> mass(chunking.count());
+// The kept mass of x' >= cut per chunk (the block sums added in double from
+// 0 in each chunk), the chunks' in order, and how many entries it holds.
+struct RowMass {
+  std::vector<double> chunks;
+  double total = 0.0;
+  std::uint64_t kept = 0;
+};
+
+inline RowMass KeptMassOf(const SamplingKernels& k, const SampleRow& row, const RowChunking& chunking, float cut,
+                          const WeightScale& scale) {
+  RowMass m;
+  m.chunks.resize(chunking.count());
   std::vector<std::uint64_t> kept(chunking.count());
   chunking.ForEach([&](std::size_t c) {
-    k.kept_mass(row, chunking.begin(c), chunking.end(c), cut, scale, &mass[c], &kept[c]);
+    k.kept_mass(row, chunking.begin(c), chunking.end(c), cut, scale, &m.chunks[c], &kept[c]);
   });
-  double total = 0.0;
-  std::uint64_t kept_total = 0;
   for (std::size_t c = 0; c < chunking.count(); ++c) {
-    total += mass[c];
-    kept_total += kept[c];
+    m.total += m.chunks[c];
+    m.kept += kept[c];
   }
-  // The chunk where the running mass (added as `total` was) crosses the
-  // target, then the block inside it, then the entry inside the block.
-  const double target = static_cast<double>(uniform) * total;
+  return m;
+}
+
+// The draw over the row's entries x' >= cut: the chunk where the running
+// mass (added as the total was) crosses uniform times the total, then the
+// block inside it, then the entry inside the block.
+inline SampleResult DrawOverRow(const SamplingKernels& k, const SampleRow& row, const RowChunking& chunking,
+                                float cut, const WeightScale& scale, float uniform) {
+  const RowMass mass = KeptMassOf(k, row, chunking, cut, scale);
+  const double target = static_cast<double>(uniform) * mass.total;
   double running = 0.0, residual = 0.0;
   std::size_t chunk = chunking.count() - 1;
   for (std::size_t c = 0; c < chunking.count(); ++c) {
-    if (running + mass[c] > target) {
+    if (running + mass.chunks[c] > target) {
       chunk = c;
       residual = target - running;
       break;
     }
-    running += mass[c];
+    running += mass.chunks[c];
   }
   float w[kSampleBlock + kMaxVectorFloats];
   const std::size_t block =
@@ -280,8 +290,8 @@ inline SampleResult DrawByRadix(const SamplingKernels& k, const SampleRow& row, 
   }
   SampleResult r;
   r.token = static_cast<std::int32_t>(block + pick);
-  r.log_prob = static_cast<float>(std::log(static_cast<double>(w[pick])) - std::log(total));
-  r.kept = static_cast<std::size_t>(kept_total);
+  r.log_prob = static_cast<float>(std::log(static_cast<double>(w[pick])) - std::log(mass.total));
+  r.kept = static_cast<std::size_t>(mass.kept);
   return r;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "softkern/detail/sampling_params.hpp"
 
@@ -33,34 +34,78 @@ constexpr float kLowestFinite = -std::numeric_limits<float>::max();
 // Lanes a vector store may write past a buffer's count (SVE's widest vectors).
 constexpr std::size_t kMaxVectorFloats = 64;
 
-// Entries (value, token id) of the row with x' >= threshold, in id order.
-// The first pass appends whole vectors (the lanes past `count` are scratch);
-// Thin raises the threshold and drops what falls below it.
-struct CandidateBuffer {
-  float values[kCandidateCapacity + kMaxVectorFloats];
-  std::uint32_t ids[kCandidateCapacity + kMaxVectorFloats];
-  std::size_t count = 0;
-  float threshold = kLowestFinite;    // what enters: x' >= threshold (never -inf)
-  float top_k_threshold = kLowestFinite;
-  float min_p_threshold = kLowestFinite;
-  bool overflow = false;              // more ties than fit: the candidates are unusable
+// Storage of kInline elements in place, more on the heap (a row that needs
+// more than the stack holds: many ties at a cut, a flat row under min-p).
+template <class T, std::size_t kInline>
+class Scratch {
+ public:
+  explicit Scratch(std::size_t size) : data_(size <= kInline ? inline_ : (heap_.resize(size), heap_.data())) {}
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* data() { return data_; }
+  T& operator[](std::size_t i) { return data_[i]; }
 
-  void Reset() {
-    count = 0;
-    threshold = top_k_threshold = min_p_threshold = kLowestFinite;
-    overflow = false;
-  }
+ private:
+  T inline_[kInline];
+  std::vector<T> heap_;
+  T* data_;
 };
 
-// The count at which the first pass thins its buffer: 2k (so that the
-// thinning's nth_element runs on few entries and the threshold rises early),
-// at least k + 128, and always leaving room for one more block.
-inline std::size_t ThinAt(const CandidateRule& rule) {
-  const std::size_t full = kCandidateCapacity - kSampleBlock;
-  if (rule.top_k <= 0) return full;
-  const std::size_t k = static_cast<std::size_t>(rule.top_k);
-  return std::min(full, std::max(2 * k, k + 128));
-}
+// Entries (value, token id) of x' >= threshold, in id order (and possibly
+// some below it). The first pass appends whole vectors (lanes past `count`
+// are scratch, hence the slack); Thin raises the threshold and drops what
+// falls below it; a buffer that stays full grows onto the heap, so every
+// entry >= the threshold is always there.
+struct CandidateBuffer {
+  CandidateBuffer() = default;
+  CandidateBuffer(const CandidateBuffer&) = delete;
+  CandidateBuffer& operator=(const CandidateBuffer&) = delete;
+
+  float* values = inline_values;
+  std::uint32_t* ids = inline_ids;
+  std::size_t capacity = kCandidateCapacity;  // entries, without the slack
+  std::size_t count = 0;
+  std::size_t thin_at = 0;                    // the count at which to thin next
+  float threshold = kLowestFinite;            // what enters: x' >= threshold (never -inf)
+  float top_k_threshold = kLowestFinite;
+  float min_p_threshold = kLowestFinite;
+  float running_max = -std::numeric_limits<float>::infinity();  // of what was scanned
+
+  void Reset(const CandidateRule& rule) {
+    count = 0;
+    threshold = top_k_threshold = min_p_threshold = kLowestFinite;
+    running_max = -std::numeric_limits<float>::infinity();
+    thin_at = BaseThinAt(rule);
+  }
+  // Room for `more` entries past count.
+  void Reserve(std::size_t more) {
+    if (count + more <= capacity) return;
+    const std::size_t grown = std::max(2 * capacity, count + more);
+    const bool in_place = values == inline_values;
+    heap_values.resize(grown + kMaxVectorFloats);  // keeps what the heap held
+    heap_ids.resize(grown + kMaxVectorFloats);
+    if (in_place) {
+      std::copy(inline_values, inline_values + count, heap_values.data());
+      std::copy(inline_ids, inline_ids + count, heap_ids.data());
+    }
+    values = heap_values.data();
+    ids = heap_ids.data();
+    capacity = grown;
+  }
+  // Thinning at 2k (at least k + 128) keeps nth_element short and raises the
+  // threshold early; min-p alone thins when the buffer is full.
+  static std::size_t BaseThinAt(const CandidateRule& rule) {
+    if (rule.top_k <= 0) return kCandidateCapacity - kSampleBlock;
+    const std::size_t k = static_cast<std::size_t>(rule.top_k);
+    return std::max(2 * k, k + 128);
+  }
+
+ private:
+  float inline_values[kCandidateCapacity + kMaxVectorFloats];
+  std::uint32_t inline_ids[kCandidateCapacity + kMaxVectorFloats];
+  std::vector<float> heap_values;
+  std::vector<std::uint32_t> heap_ids;
+};
 
 // A lower bound of min-p's cut for a row whose maximum is at least `max`:
 // the float at or below max + T ln(min_p) (x' >= MinPCut(M) is the exact
@@ -97,15 +142,16 @@ inline void KeepAtLeast(CandidateBuffer* b, float threshold) {
 
 // The k-th largest of values[0, count), count >= k >= 1.
 inline float KthLargest(const float* values, std::size_t count, std::size_t k) {
-  float scratch[kCandidateCapacity + kMaxVectorFloats];
-  std::copy(values, values + count, scratch);
-  std::nth_element(scratch, scratch + (k - 1), scratch + count, std::greater<float>());
+  Scratch<float, kCandidateCapacity> scratch(count);
+  std::copy(values, values + count, scratch.data());
+  std::nth_element(scratch.data(), scratch.data() + (k - 1), scratch.data() + count, std::greater<float>());
   return scratch[k - 1];
 }
 
 // Raises the threshold to what the rule allows now (the k-th largest entry,
-// min-p's bound from the max so far) and drops the entries below it. A
-// buffer that stays full (ties) overflows: the call then takes the radix path.
+// min-p's bound from the max so far) and drops the entries below it. With
+// many ties at the k-th value little goes; the next thinning then waits
+// until the buffer has doubled, so that the work stays linear.
 inline void Thin(CandidateBuffer* b, const CandidateRule& rule) {
   if (rule.top_k > 0 && b->count > static_cast<std::size_t>(rule.top_k)) {
     b->top_k_threshold =
@@ -113,38 +159,46 @@ inline void Thin(CandidateBuffer* b, const CandidateRule& rule) {
   }
   b->threshold = std::max(b->top_k_threshold, b->min_p_threshold);
   KeepAtLeast(b, b->threshold);
-  if (b->count >= ThinAt(rule)) b->overflow = true;
+  b->thin_at = std::max(CandidateBuffer::BaseThinAt(rule), 2 * b->count);
 }
 
-// The first pass's bookkeeping after a block whose max is `block_max`.
-inline void AfterBlock(CandidateBuffer* b, const CandidateRule& rule, float running_max) {
-  if (rule.min_p) {
-    const float bound = MinPBound(running_max, rule);
-    if (bound > b->min_p_threshold) {
-      b->min_p_threshold = bound;
-      b->threshold = std::max(b->threshold, bound);
+// The first pass's bookkeeping after a block whose largest x' is
+// `block_max`: min-p's bound from the max so far, thinning, room for the
+// next block.
+inline void AfterBlock(CandidateBuffer* b, const CandidateRule& rule, float block_max) {
+  if (block_max > b->running_max) {
+    b->running_max = block_max;
+    if (rule.min_p) {
+      b->min_p_threshold = std::max(b->min_p_threshold, MinPBound(block_max, rule));
+      b->threshold = std::max(b->threshold, b->min_p_threshold);
     }
   }
-  if (b->count >= ThinAt(rule)) Thin(b, rule);
+  if (b->count >= b->thin_at) Thin(b, rule);
+  b->Reserve(kSampleBlock);
 }
 
-// Adds a chunk's candidates to the row's pool, in chunk order, with the
-// pool's own threshold and thinning; `running_max` is the max of the chunks
-// so far. The same sequence runs whatever the thread count.
-inline void Absorb(CandidateBuffer* pool, const CandidateBuffer& chunk, const CandidateRule& rule,
-                   float running_max) {
-  if (pool->overflow) return;
-  if (chunk.overflow) {
-    pool->overflow = true;
-    return;
-  }
-  AfterBlock(pool, rule, running_max);
-  for (std::size_t i = 0; i < chunk.count && !pool->overflow; ++i) {
+// Adds a chunk's candidates to the row's pool, in chunk order.
+inline void Absorb(CandidateBuffer* pool, const CandidateBuffer& chunk, const CandidateRule& rule) {
+  AfterBlock(pool, rule, chunk.running_max);
+  for (std::size_t i = 0; i < chunk.count; ++i) {
     if (!(chunk.values[i] >= pool->threshold)) continue;
     pool->values[pool->count] = chunk.values[i];
     pool->ids[pool->count] = chunk.ids[i];
-    if (++pool->count >= ThinAt(rule)) Thin(pool, rule);
+    if (++pool->count >= pool->thin_at) Thin(pool, rule);
+    pool->Reserve(1);
   }
+}
+
+// The pool as a function of the row alone, whatever the thread count and the
+// thinning on the way: exactly the entries >= max(the k-th largest, min-p's
+// bound from the row's max), in id order. (Every entry >= that is in the
+// pool: the thresholds only ever rose to values at or below it.)
+inline void FinishPool(CandidateBuffer* pool, const CandidateRule& rule, float max) {
+  const std::size_t k = static_cast<std::size_t>(std::max<std::int64_t>(rule.top_k, 0));
+  pool->top_k_threshold = k > 0 && pool->count >= k ? KthLargest(pool->values, pool->count, k) : kLowestFinite;
+  pool->min_p_threshold = rule.min_p ? MinPBound(max, rule) : kLowestFinite;
+  pool->threshold = std::max(pool->top_k_threshold, pool->min_p_threshold);
+  KeepAtLeast(pool, pool->threshold);
 }
 
 // ------------------------------------------------------------------ draws
@@ -163,11 +217,17 @@ struct Drawn {
   double log_prob = 0.0;
 };
 
+// The sum of weights[0, count) in double, in order.
+inline double SumOf(const float* weights, std::size_t count) {
+  double total = 0.0;
+  for (std::size_t i = 0; i < count; ++i) total += weights[i];
+  return total;
+}
+
 // The first entry whose running sum (double, in order) exceeds uniform * the
 // total; the total is summed the same way, so some entry always does.
 inline Drawn DrawFrom(const float* weights, std::size_t count, double uniform) {
-  double total = 0.0;
-  for (std::size_t i = 0; i < count; ++i) total += weights[i];
+  const double total = SumOf(weights, count);
   const double target = uniform * total;
   double running = 0.0;
   std::size_t pick = count - 1;
@@ -181,18 +241,15 @@ inline Drawn DrawFrom(const float* weights, std::size_t count, double uniform) {
   return Drawn{pick, std::log(static_cast<double>(weights[pick])) - std::log(total)};
 }
 
-// top-p's cut among `count` entries with their weights: walking the distinct
-// values from the largest, a value is kept while the mass strictly above it
-// is < p times the total. Mass in double: the total in id order, the groups
-// in (value descending, id ascending) order.
-inline float TopPCutOf(const float* values, const float* weights, std::size_t count, double top_p) {
-  std::uint32_t order[kCandidateCapacity];
-  double total = 0.0;
-  for (std::size_t i = 0; i < count; ++i) {
-    total += weights[i];
-    order[i] = static_cast<std::uint32_t>(i);
-  }
-  std::sort(order, order + count, [&](std::uint32_t a, std::uint32_t b) {
+// top-p's cut among `count` entries (the kept set so far, or every entry of
+// it above some value) with their weights: walking the distinct values from
+// the largest, a value is kept while the mass strictly above it is < top_p
+// times `total`, the kept set's mass. Mass in double, in (value descending,
+// id ascending) order.
+inline float TopPCutOf(const float* values, const float* weights, std::size_t count, double top_p, double total) {
+  Scratch<std::uint32_t, kCandidateCapacity> order(count);
+  for (std::size_t i = 0; i < count; ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::sort(order.data(), order.data() + count, [&](std::uint32_t a, std::uint32_t b) {
     return values[a] > values[b] || (values[a] == values[b] && a < b);
   });
   const double target = top_p * total;
