@@ -5,14 +5,19 @@
 // (implementation.hpp).
 //
 // A row's passes:
-//  1. scan: max, NaN, and candidates for the cut (when top-k <= kFastTopK or
-//     min-p is set): a superset of the kept set, thinned as it grows;
-//  2. from the candidates (the usual case): top-k, top-p and the draw on at
-//     most kCandidateCapacity entries, in sampling_select.hpp;
-//  3. otherwise (no top-k or min-p, a large k, or more ties than the buffer
-//     holds): radix select on the keys' bits for top-k and top-p
-//     (sampling_radix.hpp), the kept mass per chunk, and the draw in the
-//     chunk and block where the running mass crosses uniform times it.
+//  1. scan: max, NaN, and the candidates for the cut (the entries >= a
+//     threshold that rises as the scan goes: the k-th largest so far for
+//     top-k, min-p's bound from the max so far; for top-p without top-k the
+//     kTopPCandidates largest, and if they fall short one more scan for the
+//     kTopPCandidatesWide largest);
+//  2. when the candidates hold the whole kept set (top-k, or min-p's cut at
+//     or above their threshold, the usual case): top-k, top-p and the draw
+//     on them (sampling_select.hpp), with no further pass;
+//  3. top-p without such a bound: the kept mass of the row (one pass of
+//     weights), then the cut among the candidates if they carry p of it;
+//  4. otherwise (a top-k beyond kFastTopK, a flat row under top-p, no
+//     filter at all): radix select over the keys' bits and the draw over
+//     the row's chunks and blocks (sampling_radix.hpp).
 #ifndef SOFTKERN_DETAIL_SAMPLING_IMPL_HPP_
 #define SOFTKERN_DETAIL_SAMPLING_IMPL_HPP_
 
@@ -161,31 +166,31 @@ SampleResult DrawFromPool(const SamplingKernels& k, CandidateBuffer* pool, float
   return r;
 }
 
-// One row, start to end. Fails only on a NaN or an all -inf row.
-Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const SampleRow& row, float uniform,
-                   Executor* executor, SampleResult* out) {
-  const SamplingKernels& k = table.sampling;
-  const Filters& f = plan.filters;
-  const CandidateRule& rule = f.rule;
-  const RowChunking chunking(row.n, executor);
-  // Pass 1 over every chunk: one candidate buffer for the row on one thread,
-  // one per chunk merged in chunk order on several.
-  CandidateBuffer pool;
-  pool.Reset(rule);
+// What the first pass finds in a row.
+struct RowScan {
   float max = -std::numeric_limits<float>::infinity();
-  std::size_t max_block = 0;
+  std::size_t max_block = 0;  // the first block holding it
   bool nan = false;
+};
+
+// A scan of the row under `rule` into `pool` (Reset, then finished as a
+// function of the row: FinishPool): one candidate buffer for the row on one
+// thread, one per chunk merged in chunk order on several.
+RowScan ScanRow(const SamplingKernels& k, const SampleRow& row, const RowChunking& chunking, const CandidateRule& rule,
+                CandidateBuffer* pool) {
+  RowScan row_scan;
   auto merge = [&](const ScanResult& s) {
-    nan |= s.nan;
-    if (s.max > max) {
-      max = s.max;
-      max_block = s.max_block;
+    row_scan.nan |= s.nan;
+    if (s.max > row_scan.max) {
+      row_scan.max = s.max;
+      row_scan.max_block = s.max_block;
     }
   };
+  pool->Reset(rule);
   if (!chunking.parallel()) {
-    for (std::size_t c = 0; c < chunking.count() && !nan; ++c) {
+    for (std::size_t c = 0; c < chunking.count() && !row_scan.nan; ++c) {
       ScanResult s;
-      k.scan(row, chunking.begin(c), chunking.end(c), rule, &s, rule.collect ? &pool : nullptr);
+      k.scan(row, chunking.begin(c), chunking.end(c), rule, &s, rule.collect ? pool : nullptr);
       merge(s);
     }
   } else {
@@ -197,10 +202,26 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
     });
     for (std::size_t c = 0; c < chunking.count(); ++c) {
       merge(scans[c]);
-      if (rule.collect) Absorb(&pool, buffers[c], rule);
+      if (rule.collect) Absorb(pool, buffers[c], rule);
     }
   }
-  if (nan) return Status(StatusCode::kBadArgument, "sample: a logit is NaN (or the penalties made it NaN)");
+  if (rule.collect && !row_scan.nan && row_scan.max < std::numeric_limits<float>::infinity()) {
+    FinishPool(pool, rule, row_scan.max);
+  }
+  return row_scan;
+}
+
+// One row, start to end. Fails only on a NaN or an all -inf row.
+Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const SampleRow& row, float uniform,
+                   Executor* executor, SampleResult* out) {
+  const SamplingKernels& k = table.sampling;
+  const Filters& f = plan.filters;
+  const CandidateRule& rule = f.rule;
+  const RowChunking chunking(row.n, executor);
+  CandidateBuffer pool;
+  const RowScan scan = ScanRow(k, row, chunking, rule, &pool);
+  const float max = scan.max;
+  if (scan.nan) return Status(StatusCode::kBadArgument, "sample: a logit is NaN (or the penalties made it NaN)");
   if (max == -std::numeric_limits<float>::infinity()) {
     return Status(StatusCode::kBadArgument, "sample: every logit is -inf: nothing to draw");
   }
@@ -208,7 +229,7 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
     SampleResult r;
     r.kept = 1;
     r.log_prob = 0.0f;
-    for (std::size_t i = max_block; i < row.n; ++i) {
+    for (std::size_t i = scan.max_block; i < row.n; ++i) {
       if (LogitAt(row, i) == max) {
         r.token = static_cast<std::int32_t>(i);
         break;
@@ -224,7 +245,6 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
   const WeightScale scale{max, plan.inv_temperature};
   float cut = MinPCut(max, rule);
   if (rule.collect) {
-    FinishPool(&pool, rule, max);
     // The pool holds every entry min-p and top-k keep: it was collected for
     // this top-k, or its threshold is at or below min-p's cut.
     if ((f.top_k > 0 && f.top_k == rule.top_k) || pool.threshold <= cut) {
@@ -238,13 +258,21 @@ Status SampleRowOn(const KernelTable& table, const SamplePlan& plan, const Sampl
   if (f.top_k > 0) cut = TopKCutByRadix(k, row, chunking, cut, static_cast<std::uint64_t>(f.top_k), scale);
   if (f.top_p < 1.0) {
     if (rule.collect) {
+      // The kTopPCandidates largest entries, then (one more scan) the
+      // kTopPCandidatesWide largest: the cut is among them when they carry
+      // p of the kept mass.
       const RowMass kept = KeptMassOf(k, row, chunking, cut, scale);
-      KeepAtLeast(&pool, cut);
-      Scratch<float, kCandidateCapacity + kMaxVectorFloats> weights(pool.count + kMaxVectorFloats);
-      k.weights(pool.values, pool.count, scale, weights.data());
-      if (SumOf(weights.data(), pool.count) >= f.top_p * kept.total) {
-        *out = DrawFromPool(k, &pool, cut, 0, f.top_p, kept.total, scale, uniform);
-        return Status::Ok();
+      CandidateRule wide = rule;
+      wide.top_k = static_cast<std::int64_t>(kTopPCandidatesWide);
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        if (attempt == 1) ScanRow(k, row, chunking, wide, &pool);
+        KeepAtLeast(&pool, cut);
+        Scratch<float, kCandidateCapacity + kMaxVectorFloats> weights(pool.count + kMaxVectorFloats);
+        k.weights(pool.values, pool.count, scale, weights.data());
+        if (SumOf(weights.data(), pool.count) >= f.top_p * kept.total) {
+          *out = DrawFromPool(k, &pool, cut, 0, f.top_p, kept.total, scale, uniform);
+          return Status::Ok();
+        }
       }
     }
     cut = TopPCutByRadix(k, row, chunking, cut, f.top_p, scale);

@@ -34,11 +34,12 @@ constexpr std::size_t kSampleBlock = 256;
 constexpr std::size_t kSampleChunk = std::size_t{1} << 15;
 // Candidates held on the stack (sampling_select.hpp: CandidateBuffer; more
 // go to the heap). top_k up to kFastTopK is found from the candidates,
-// larger k by radix select; top-p without such a top-k first tries the
-// kTopPCandidates largest entries.
+// larger k by radix select; top-p without such a top-k tries the
+// kTopPCandidates largest entries, then the kTopPCandidatesWide largest.
 constexpr std::size_t kCandidateCapacity = 1024;
 constexpr std::size_t kFastTopK = std::size_t{1} << 16;
-constexpr std::size_t kTopPCandidates = 512;
+constexpr std::size_t kTopPCandidates = 128;
+constexpr std::size_t kTopPCandidatesWide = 2048;
 // Histogram buckets of one radix-select level: 12, 10 and 10 bits of the key.
 constexpr std::size_t kHistogramBuckets = 4096;
 

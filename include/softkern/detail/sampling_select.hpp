@@ -57,7 +57,7 @@ class Scratch {
 // falls below it; a buffer that stays full grows onto the heap, so every
 // entry >= the threshold is always there.
 struct CandidateBuffer {
-  CandidateBuffer() = default;
+  CandidateBuffer() {}  // leaves the arrays uninitialised (Reset sets what is read)
   CandidateBuffer(const CandidateBuffer&) = delete;
   CandidateBuffer& operator=(const CandidateBuffer&) = delete;
 
