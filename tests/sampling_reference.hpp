@@ -23,6 +23,14 @@ using softkern::SampleOptions;
 using softkern::SampleResult;
 using softkern::TokenCounts;
 
+// SampleOptions' penalty list as a TokenCounts, and back.
+inline TokenCounts tokens_of(const SampleOptions& o) { return TokenCounts{o.token_ids, o.token_counts, o.token_count}; }
+inline void set_tokens(SampleOptions& o, const TokenCounts& t) {
+  o.token_ids = t.ids;
+  o.token_counts = t.counts;
+  o.token_count = t.size;
+}
+
 // x' for every entry (sampling.hpp's formula, written out again here).
 inline std::vector<float> penalized_logits(const std::vector<float>& x, const SampleOptions& o,
                                            const TokenCounts& t) {

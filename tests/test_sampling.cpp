@@ -42,7 +42,7 @@ Tokens every_seventh(std::size_t n) {
 std::string describe(const SampleOptions& o) {
   std::ostringstream s;
   s << "T=" << o.temperature << " k=" << o.top_k << " p=" << o.top_p << " min_p=" << o.min_p;
-  if (o.tokens.size) s << " penalties(" << o.repetition_penalty << "," << o.presence_penalty << "," << o.frequency_penalty << ")";
+  if (o.token_count) s << " penalties(" << o.repetition_penalty << "," << o.presence_penalty << "," << o.frequency_penalty << ")";
   if (o.greedy) s << " greedy";
   return s.str();
 }
@@ -80,12 +80,12 @@ std::vector<SampleOptions> option_grid(bool full) {
 void check_row(const std::vector<float>& x, SampleOptions o, const std::string& what, FailureLog& log,
                const Tokens* tokens = nullptr) {
   if (tokens != nullptr) {
-    o.tokens = tokens->view();
+    set_tokens(o, tokens->view());
     o.repetition_penalty = 1.3f;
     o.presence_penalty = 0.5f;
     o.frequency_penalty = 0.25f;
   }
-  const SampleReference ref = reference_sample(x, o, o.tokens);
+  const SampleReference ref = reference_sample(x, o, tokens_of(o));
   for_each_supported_isa([&](Isa isa) {
     for (float u : {0.0f, 0.5f, 0.999f}) {
       SampleResult r;
@@ -191,7 +191,7 @@ TEST(Sampling, DrawsFollowTheFilteredDistribution) {
   }
   for_each_supported_isa([&](Isa isa) {
     for (const auto& [x, o] : cases) {
-      const SampleReference ref = reference_sample(x, o, o.tokens);
+      const SampleReference ref = reference_sample(x, o, tokens_of(o));
       std::vector<std::size_t> ids;
       std::vector<Wide> probs;
       reference_distribution(ref, ref.kept, o.temperature, &ids, &probs);
@@ -284,7 +284,7 @@ TEST(Sampling, SameTokenOnEveryTargetAndThreadCount) {
   if (full_sweep()) executors.push_back(&three);
   for (std::size_t c = 0; c < cases.size(); ++c) {
     SampleOptions o = cases[c].options;
-    o.tokens = cases[c].tokens.view();
+    set_tokens(o, cases[c].tokens.view());
     std::vector<softkern::bfloat16> x16(n);
     for (std::size_t i = 0; i < n; ++i) x16[i] = softkern::to_bfloat16(cases[c].x[i]);
     for (int type = 0; type < 2; ++type) {
@@ -313,7 +313,7 @@ TEST(Sampling, SameTokenOnEveryTargetAndThreadCount) {
         }
       });
       if (type == 0) {
-        const SampleReference ref = reference_sample(cases[c].x, o, o.tokens);
+        const SampleReference ref = reference_sample(cases[c].x, o, tokens_of(o));
         for (std::size_t u = 0; u < std::size(uniforms); ++u) {
           EXPECT_EQ(check_sample(ref, o, uniforms[u], want[u]), "") << "case " << c << " u=" << uniforms[u];
         }
@@ -348,7 +348,7 @@ TEST(Sampling, RowsEqualOneByOne) {
       ASSERT_TRUE(softkern::sample_rows(x.data(), stride, rows, n, uniforms.data(), o, got.data(), views.data()).ok());
       for (std::size_t r = 0; r < rows; ++r) {
         SampleOptions one = o;
-        one.tokens = views[r];
+        set_tokens(one, views[r]);
         SampleResult want;
         ASSERT_TRUE(softkern::sample(x.data() + r * stride, n, uniforms[r], one, &want).ok());
         EXPECT_EQ(got[r].token, want.token) << "row " << r;

@@ -60,13 +60,13 @@ TEST(SamplingArguments, RejectedCallsWriteNothing) {
   for (float u : {1.0f, -1e-9f, kNaNf, kInf, 2.0f}) {
     add("uniform", [](SampleOptions&) {}, StatusCode::kBadArgument, u);
   }
-  add("unsorted ids", [&](SampleOptions& o) { o.tokens = {unsorted, counts, 3}; }, StatusCode::kBadArgument);
-  add("repeated ids", [&](SampleOptions& o) { o.tokens = {repeated, counts, 3}; }, StatusCode::kBadArgument);
-  add("id >= n", [&](SampleOptions& o) { o.tokens = {outside, counts, 3}; }, StatusCode::kBadArgument);
-  add("negative id", [&](SampleOptions& o) { o.tokens = {negative, counts, 3}; }, StatusCode::kBadArgument);
-  add("negative count", [&](SampleOptions& o) { o.tokens = {ids, bad_counts, 3}; }, StatusCode::kBadArgument);
-  add("null ids", [&](SampleOptions& o) { o.tokens = {nullptr, counts, 3}; }, StatusCode::kNullPointer);
-  add("null counts", [&](SampleOptions& o) { o.tokens = {ids, nullptr, 3}; }, StatusCode::kNullPointer);
+  add("unsorted ids", [&](SampleOptions& o) { set_tokens(o, {unsorted, counts, 3}); }, StatusCode::kBadArgument);
+  add("repeated ids", [&](SampleOptions& o) { set_tokens(o, {repeated, counts, 3}); }, StatusCode::kBadArgument);
+  add("id >= n", [&](SampleOptions& o) { set_tokens(o, {outside, counts, 3}); }, StatusCode::kBadArgument);
+  add("negative id", [&](SampleOptions& o) { set_tokens(o, {negative, counts, 3}); }, StatusCode::kBadArgument);
+  add("negative count", [&](SampleOptions& o) { set_tokens(o, {ids, bad_counts, 3}); }, StatusCode::kBadArgument);
+  add("null ids", [&](SampleOptions& o) { set_tokens(o, {nullptr, counts, 3}); }, StatusCode::kNullPointer);
+  add("null counts", [&](SampleOptions& o) { set_tokens(o, {ids, nullptr, 3}); }, StatusCode::kNullPointer);
   for (const Bad& b : cases) {
     SampleResult r = sentinel_result();
     const Status s = softkern::sample(x.data(), x.size(), b.uniform, b.o, &r);
@@ -91,7 +91,7 @@ TEST(SamplingArguments, RejectedCallsWriteNothing) {
   EXPECT_EQ(softkern::sample_rows(x.data(), 50, 2, 50, nullptr, {}, rows.data()).code(), StatusCode::kNullPointer);
   const TokenCounts per_row[2] = {{ids, counts, 3}, {}};
   SampleOptions with_tokens;
-  with_tokens.tokens = {ids, counts, 3};
+  set_tokens(with_tokens, {ids, counts, 3});
   EXPECT_EQ(softkern::sample_rows(x.data(), 50, 2, 50, uniforms, with_tokens, rows.data(), per_row).code(),
             StatusCode::kBadArgument);
   EXPECT_TRUE(is_sentinel(rows[0]) && is_sentinel(rows[1]));
@@ -131,7 +131,7 @@ TEST(SamplingArguments, NaNAndEmptyRowsAreErrors) {
     const std::int32_t id = 4, count = INT32_MAX;
     SampleOptions o;
     o.frequency_penalty = 1e38f;
-    o.tokens = {&id, &count, 1};
+    set_tokens(o, {&id, &count, 1});
     SampleResult r = sentinel_result();
     EXPECT_EQ(softkern::sample(x.data(), x.size(), 0.5f, o, &r).code(), StatusCode::kBadArgument);
     EXPECT_TRUE(is_sentinel(r));
@@ -241,7 +241,7 @@ TEST(SamplingSpecials, TiesAtTheCutAreKeptTogether) {
     EXPECT_EQ(r.token, 123);
     // A penalty moves the argmax.
     const std::int32_t id = 123, count = 1;
-    greedy.tokens = {&id, &count, 1};
+    set_tokens(greedy, {&id, &count, 1});
     greedy.presence_penalty = 0.5f;
     ASSERT_TRUE(softkern::sample(x.data(), x.size(), 0.9f, greedy, &r).ok());
     EXPECT_EQ(r.token, 500);
@@ -286,7 +286,7 @@ TEST(SamplingSpecials, InputsTypesAndAlignment) {
   for_each_supported_isa([&](Isa) {
     for (const SampleOptions& base : some_options()) {
       SampleOptions o = base;
-      o.tokens = {ids.data(), counts.data(), ids.size()};
+      set_tokens(o, {ids.data(), counts.data(), ids.size()});
       o.repetition_penalty = 1.5f;
       o.frequency_penalty = 0.3f;
       const std::vector<float> before = x;
@@ -299,7 +299,7 @@ TEST(SamplingSpecials, InputsTypesAndAlignment) {
       ASSERT_TRUE(softkern::sample(wide_h.data(), n, 0.6f, o, &fh).ok());
       EXPECT_TRUE(b.token == fb.token && b.kept == fb.kept && float_bits(b.log_prob) == float_bits(fb.log_prob));
       EXPECT_TRUE(h.token == fh.token && h.kept == fh.kept && float_bits(h.log_prob) == float_bits(fh.log_prob));
-      EXPECT_EQ(check_sample(reference_sample(x, o, o.tokens), o, 0.6f, f), "");
+      EXPECT_EQ(check_sample(reference_sample(x, o, tokens_of(o)), o, 0.6f, f), "");
       for (std::size_t offset = 1; offset < 16; offset += 5) {
         std::vector<float> shifted(n + offset);
         std::copy(x.begin(), x.end(), shifted.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -367,7 +367,7 @@ TEST(SamplingSpecials, SameTokensOnEveryArchitecture) {
       o.min_p = g.min_p;
       o.temperature = g.temperature;
       if (g.penalties) {
-        o.tokens = {ids.data(), counts.data(), ids.size()};
+        set_tokens(o, {ids.data(), counts.data(), ids.size()});
         o.repetition_penalty = 1.25f;
         o.presence_penalty = 0.5f;
         o.frequency_penalty = 0.125f;

@@ -3,14 +3,14 @@
 // without sorting it.
 //
 //   softkern::SampleOptions o;
-//   o.temperature = 0.7f; o.top_k = 50; o.top_p = 0.9f;
+//   o.temperature = 0.7f; o.top_k = 50; o.top_p = 0.9f;   // C++20: {.top_k = 50, ...}
 //   softkern::SampleResult r;
 //   softkern::Status s = softkern::sample(logits, vocab, uniform, o, &r);  // uniform in [0, 1)
 //   if (s.ok()) next_token = r.token;
 //
 // The distribution (applied in vLLM's order; docs/sampling.md gives the
 // formulas, the rounding and the measured cost):
-//  1. penalties on the listed token ids (SampleOptions::tokens), as
+//  1. penalties on the listed token ids (SampleOptions::token_ids), as
 //     llama.cpp's penalties sampler and vLLM define them:
 //       x' = (x > 0 ? x / repetition : x * repetition) - (count * frequency + [count > 0] * presence);
 //  2. greedy: the token with the largest x' (the lowest id among equals);
@@ -72,12 +72,19 @@ struct SampleOptions {
   // Keep the entries whose probability is >= min_p times the largest one.
   // In [0, 1]; 0: no filter.
   float min_p = 0.0f;
-  // Penalties on `tokens` (sample) or on each row's TokenCounts (sample_rows).
-  // repetition > 0 and finite (1: none); presence and frequency finite (0: none).
+  // Penalties on the tokens below (sample) or on each row's TokenCounts
+  // (sample_rows). repetition > 0 and finite (1: none); presence and
+  // frequency finite (0: none).
   float repetition_penalty = 1.0f;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  TokenCounts tokens;
+  // sample()'s penalised tokens, as TokenCounts describes them: token_ids
+  // and token_counts hold token_count entries. (Separate fields, not a
+  // TokenCounts, so that designated initializers may leave them out under
+  // -Wextra.)
+  const std::int32_t* token_ids = nullptr;
+  const std::int32_t* token_counts = nullptr;
+  std::size_t token_count = 0;
   // The token with the largest penalised logit; log_prob = 0, kept = 1.
   bool greedy = false;
   // Where the work may run (executor.hpp). Null: on the calling thread. A
@@ -108,8 +115,8 @@ Status sample(const float16* logits, std::size_t n, float uniform, const SampleO
 
 // One token per row: row r is logits + r * stride (stride >= n, in
 // elements), drawn with uniforms[r] into results[r]. `row_tokens`, when not
-// null, holds each row's penalty list (rows entries; options.tokens must then
-// be empty). The same options apply to every row. Every row is checked
+// null, holds each row's penalty list (rows entries; options.token_count
+// must then be 0). The same options apply to every row. Every row is checked
 // before any result is written: a NaN in any row rejects the whole call.
 // rows = 0 is a no-op.
 Status sample_rows(const float* logits, std::size_t stride, std::size_t rows, std::size_t n,

@@ -156,11 +156,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         : type == 1 ? softkern::sample_rows(as_bf16.data(), stride, rows, n, uniforms.data(), o, results.data(), row_tokens)
                     : softkern::sample_rows(as_f16.data(), stride, rows, n, uniforms.data(), o, results.data(), row_tokens);
   } else {
-    if (penalties) o.tokens = lists[0];
+    if (penalties) set_tokens(o, lists[0]);
     s = type == 0   ? softkern::sample(logits.data(), n, uniforms[0], o, results.data())
         : type == 1 ? softkern::sample(as_bf16.data(), n, uniforms[0], o, results.data())
                     : softkern::sample(as_f16.data(), n, uniforms[0], o, results.data());
-    o.tokens = TokenCounts{};
+    set_tokens(o, TokenCounts{});
   }
   auto untouched = [&] {
     for (const SampleResult& r : results) {

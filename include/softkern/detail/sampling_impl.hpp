@@ -309,21 +309,22 @@ Status SampleCall(const void* logits, std::size_t stride, std::size_t rows, std:
   if (Overlaps(results_extent, logits_extent) || Overlaps(results_extent, uniforms_extent)) {
     return Status(StatusCode::kOverlap, "sample: results overlap the logits or the uniforms");
   }
-  if (row_tokens != nullptr && options.tokens.size != 0) {
-    return Status(StatusCode::kBadArgument, "sample_rows: give penalty tokens in row_tokens or options.tokens, not both");
+  const TokenCounts option_tokens{options.token_ids, options.token_counts, options.token_count};
+  if (row_tokens != nullptr && option_tokens.size != 0) {
+    return Status(StatusCode::kBadArgument, "sample_rows: give penalty tokens in row_tokens or in the options, not both");
   }
   for (std::size_t r = 0; r < rows; ++r) {
     if (!(uniforms[r] >= 0.0f && uniforms[r] < 1.0f)) {
       return Status(StatusCode::kBadArgument, "sample: uniform must be in [0, 1)");
     }
-    if (Status s = CheckTokens(row_tokens != nullptr ? row_tokens[r] : options.tokens, n); !s.ok()) return s;
+    if (Status s = CheckTokens(row_tokens != nullptr ? row_tokens[r] : option_tokens, n); !s.ok()) return s;
   }
   Status status;
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
 
   auto row_of = [&](std::size_t r) {
-    const TokenCounts& t = row_tokens != nullptr ? row_tokens[r] : options.tokens;
+    const TokenCounts& t = row_tokens != nullptr ? row_tokens[r] : option_tokens;
     SampleRow row;
     row.logits = static_cast<const unsigned char*>(logits) + r * stride * element_bytes(type);
     row.type = type;
