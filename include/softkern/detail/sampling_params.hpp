@@ -78,9 +78,9 @@ struct WeightScale {
   float inv_temperature = 1.0f;
 };
 
-// What the first pass finds in a chunk [begin, end) of a row: its largest
-// x', the block that first holds it, whether a NaN was seen, and the
-// candidates for the cut (sampling_select.hpp: CandidateBuffer).
+// What the first pass collects as candidates for the cut
+// (sampling_select.hpp: CandidateBuffer): the entries >= the k-th largest
+// so far and >= min-p's bound from the max so far.
 struct CandidateRule {
   std::int64_t top_k = 0;        // 0: none
   bool min_p = false;
@@ -90,6 +90,8 @@ struct CandidateRule {
 
 struct CandidateBuffer;  // sampling_select.hpp
 
+// What the first pass finds in a chunk [begin, end) of a row: its largest
+// x', the block that first holds it, whether a NaN was seen.
 struct ScanResult {
   float max = -std::numeric_limits<float>::infinity();
   std::size_t max_block = 0;  // start of the first block holding `max`
@@ -141,9 +143,12 @@ struct SamplingKernels {
   void (*kept_mass)(const SampleRow& row, std::size_t begin, std::size_t end, float cut, const WeightScale& scale,
                     double* mass, std::uint64_t* kept);
   // The draw inside a chunk: the first block whose running mass (as
-  // kept_mass adds it) exceeds `target`; *target becomes what is left of it
-  // inside that block, and its weights are stored in block_weights. Returns
-  // the block's start, or `end` when no block reaches the target.
+  // kept_mass adds it) exceeds *target; *target becomes what is left of it
+  // inside that block, and the block's weights are stored in block_weights
+  // (kSampleBlock of them). When rounding leaves *target beyond every
+  // block, the last block with weight, *target = +inf (the draw then takes
+  // its last kept entry). Returns the block's start, or `end` when the chunk
+  // keeps nothing.
   std::size_t (*find_block)(const SampleRow& row, std::size_t begin, std::size_t end, float cut,
                             const WeightScale& scale, double* target, float* block_weights);
   // Weights of `count` values (the candidates), each as the row passes make it.
