@@ -19,22 +19,18 @@
 #include <cstdlib>
 
 #include "../sampling_reference.hpp"
+#include "fuzz_bytes.hpp"
 
 namespace {
 
 using namespace softkern_test;
 
-class Bytes {
+// The fuzzer's bytes; a logit (mostly ordinary values, ties likely, special
+// ones one byte away) and an option (a table of usual and edge values, or
+// any float) from them.
+class Bytes : public softkern_fuzz::FuzzBytes {
  public:
-  Bytes(const std::uint8_t* data, std::size_t size) : p_(data), end_(data + size) {}
-  std::uint8_t u8() { return p_ < end_ ? *p_++ : 0; }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
-  float f32() {
-    std::uint32_t u = 0;
-    for (int i = 0; i < 4; ++i) u |= static_cast<std::uint32_t>(u8()) << (8 * i);
-    return bits_float(u);
-  }
-  // A logit: mostly ordinary values (ties likely), special ones one byte away.
+  using FuzzBytes::FuzzBytes;
   float value() {
     const std::uint8_t b = u8();
     if (b < 200) return (static_cast<float>(b) - 100.0f) * 0.125f;
@@ -49,23 +45,14 @@ class Bytes {
       default: return f32();
     }
   }
-  // An option value: a table of usual and edge values, or any float.
   float pick(std::initializer_list<float> table) {
     const std::uint8_t b = u8();
     if (b < 240) return table.begin()[b % table.size()];
     return f32();
   }
-
- private:
-  const std::uint8_t* p_;
-  const std::uint8_t* end_;
 };
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_sampling: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
+[[noreturn]] void Fail(const std::string& what) { softkern_fuzz::FuzzFailure("fuzz_sampling", what); }
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
