@@ -102,12 +102,12 @@ class SortReference {
     order_.resize(n);
     float max = -INFINITY;
     for (std::size_t i = 0; i < n; ++i) max = std::max(max, Logit(row, bf16, i));
-    float sum = 0.0f;
+    double sum = 0.0;  // a float sum of 256 Ki terms would move top-p's cut
     for (std::size_t i = 0; i < n; ++i) {
       probs_[i] = std::exp(Logit(row, bf16, i) - max);
       sum += probs_[i];
     }
-    const float inv = 1.0f / sum;
+    const float inv = static_cast<float>(1.0 / sum);
     for (std::size_t i = 0; i < n; ++i) probs_[i] *= inv;
     std::size_t count = n;
     auto by_prob = [this](std::uint32_t a, std::uint32_t b) { return probs_[a] > probs_[b]; };
@@ -137,6 +137,7 @@ class SortReference {
       total = above;
     }
     kept_ = count;
+    last_kept_ = order_[count - 1];
     const double target = uniform * total;
     double running = 0.0;
     for (std::size_t i = 0; i < count; ++i) {
@@ -146,6 +147,9 @@ class SortReference {
     return order_[count - 1];
   }
   std::size_t kept() const { return kept_; }
+  // The smallest logit it kept: the cut (it may split equal logits there,
+  // where softkern keeps them together).
+  std::uint32_t last_kept() const { return last_kept_; }
 
  private:
   static float Logit(const Row& row, bool bf16, std::size_t i) {
@@ -154,6 +158,7 @@ class SortReference {
   std::vector<float> probs_;
   std::vector<std::uint32_t> order_;
   std::size_t kept_ = 0;
+  std::uint32_t last_kept_ = 0;
 };
 
 // ------------------------------------------------------------ bookkeeping
@@ -217,15 +222,15 @@ softkern::Status SampleRow(const Row& row, bool bf16, std::size_t n, float u, co
 }
 
 // Whether `token` is in softkern's kept set for this row and filter (the kept
-// set is the `kept` largest entries, ties included).
-bool InKeptSet(const Row& row, std::size_t n, const Filter& f, std::int64_t token, std::size_t* kept) {
+// set is the `kept` largest entries, ties included); *cut: its smallest logit.
+bool InKeptSet(const Row& row, std::size_t n, const Filter& f, std::int64_t token, float* cut) {
   softkern::SampleResult r;
   if (!SampleRow(row, false, n, 0.5f, OptionsOf(f, 1), &r).ok()) return false;
   std::vector<float> values(row.f32.begin(), row.f32.begin() + static_cast<std::ptrdiff_t>(n));
   std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(r.kept - 1), values.end(),
                    std::greater<float>());
-  *kept = r.kept;
-  return token >= 0 && static_cast<std::size_t>(token) < n && row.f32[static_cast<std::size_t>(token)] >= values[r.kept - 1];
+  *cut = values[r.kept - 1];
+  return token >= 0 && static_cast<std::size_t>(token) < n && row.f32[static_cast<std::size_t>(token)] >= *cut;
 }
 
 // ------------------------------------------------------------- benchmarks
@@ -233,10 +238,10 @@ bool InKeptSet(const Row& row, std::size_t n, const Filter& f, std::int64_t toke
 void BenchSortReference(benchmark::State& state, bool bf16, Filter f, std::size_t n) {
   const Row& row = RowOf(n);
   SortReference reference;
-  std::size_t kept = 0;
+  float cut = 0.0f;
   const std::int64_t token = reference.Run(row, bf16, n, f, 0.5f);
-  if (!InKeptSet(row, n, f, token, &kept) || reference.kept() != kept) {
-    state.SkipWithError("the sort reference's token or kept set differs from softkern's");
+  if (!InKeptSet(row, n, f, token, &cut) || row.f32[reference.last_kept()] != cut) {
+    state.SkipWithError("the sort reference's token or cut differs from softkern's");
     return;
   }
   Seconds()[PeerKey("sort_reference", bf16, f, n)].push_back(
@@ -246,9 +251,9 @@ void BenchSortReference(benchmark::State& state, bool bf16, Filter f, std::size_
 void BenchPeer(benchmark::State& state, PeerSampler* peer, bool bf16, Filter f, std::size_t n) {
   const Row& row = RowOf(n);
   const void* logits = bf16 ? static_cast<const void*>(row.bf16.data()) : row.f32.data();
-  std::size_t kept = 0;
+  float cut = 0.0f;
   for (int check = 0; check < 8; ++check) {
-    if (!InKeptSet(row, n, f, peer->run(logits, bf16, n, f.top_k, f.top_p, f.min_p), &kept)) {
+    if (!InKeptSet(row, n, f, peer->run(logits, bf16, n, f.top_k, f.top_p, f.min_p), &cut)) {
       state.SkipWithError("the peer drew a token outside softkern's kept set");
       return;
     }
@@ -285,8 +290,8 @@ void BenchSample(benchmark::State& state, Isa isa, bool bf16, Filter f, std::siz
   }
   const softkern::SampleOptions o = OptionsOf(f, threads);
   softkern::SampleResult r;
-  std::size_t kept = 0;
-  if (!SampleRow(row, bf16, n, 0.5f, o, &r).ok() || !InKeptSet(row, n, f, r.token, &kept)) {
+  float cut = 0.0f;
+  if (!SampleRow(row, bf16, n, 0.5f, o, &r).ok() || !InKeptSet(row, n, f, r.token, &cut)) {
     state.SkipWithError("sample failed");
     softkern::reset_isa();
     return;
@@ -296,7 +301,7 @@ void BenchSample(benchmark::State& state, Isa isa, bool bf16, Filter f, std::siz
     SampleRow(row, bf16, n, UniformAt(i), o, &out).ok();
     return out.token;
   });
-  state.counters["kept"] = static_cast<double>(kept);
+  state.counters["kept"] = static_cast<double>(r.kept);
   SortReference reference;
   state.counters["vs_sort_reference"] =
       MedianSeconds(PeerKey("sort_reference", bf16, f, n), [&] { reference.Run(row, bf16, n, f, 0.5f); }) / seconds;

@@ -22,6 +22,7 @@
 #define SOFTKERN_DETAIL_SAMPLING_IMPL_HPP_
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -175,7 +176,8 @@ struct RowScan {
 
 // A scan of the row under `rule` into `pool` (Reset, then finished as a
 // function of the row: FinishPool): one candidate buffer for the row on one
-// thread, one per chunk merged in chunk order on several.
+// thread, one per chunk merged in chunk order on several (the chunks sharing
+// their thresholds as they go).
 RowScan ScanRow(const SamplingKernels& k, const SampleRow& row, const RowChunking& chunking, const CandidateRule& rule,
                 CandidateBuffer* pool) {
   RowScan row_scan;
@@ -196,8 +198,9 @@ RowScan ScanRow(const SamplingKernels& k, const SampleRow& row, const RowChunkin
   } else {
     std::vector<ScanResult> scans(chunking.count());
     std::vector<CandidateBuffer> buffers(rule.collect ? chunking.count() : 0);
+    std::atomic<float> shared_threshold{kLowestFinite};
     chunking.Run([&](std::size_t c) {
-      if (rule.collect) buffers[c].Reset(rule);
+      if (rule.collect) buffers[c].Reset(rule, &shared_threshold);
       k.scan(row, chunking.begin(c), chunking.end(c), rule, &scans[c], rule.collect ? &buffers[c] : nullptr);
     });
     for (std::size_t c = 0; c < chunking.count(); ++c) {

@@ -18,6 +18,7 @@
 #define SOFTKERN_DETAIL_SAMPLING_SELECT_HPP_
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -70,12 +71,27 @@ struct CandidateBuffer {
   float top_k_threshold = kLowestFinite;
   float min_p_threshold = kLowestFinite;
   float running_max = -std::numeric_limits<float>::infinity();  // of what was scanned
+  // The chunks of a row scanned at once share their thresholds: any chunk's
+  // k-th largest (or min-p bound) so far is at or below the row's cut, so
+  // each may start from the others'. Which thresholds a chunk saw changes
+  // only the entries below the cut it holds, which FinishPool drops.
+  std::atomic<float>* shared = nullptr;
 
-  void Reset(const CandidateRule& rule) {
+  void Reset(const CandidateRule& rule, std::atomic<float>* shared_threshold = nullptr) {
     count = 0;
     threshold = top_k_threshold = min_p_threshold = kLowestFinite;
     running_max = -std::numeric_limits<float>::infinity();
     thin_at = BaseThinAt(rule);
+    shared = shared_threshold;
+    if (shared != nullptr) threshold = std::max(threshold, shared->load(std::memory_order_relaxed));
+  }
+  // Takes the shared threshold if higher, and offers this one if higher.
+  void ShareThreshold() {
+    if (shared == nullptr) return;
+    float seen = shared->load(std::memory_order_relaxed);
+    while (threshold > seen && !shared->compare_exchange_weak(seen, threshold, std::memory_order_relaxed)) {
+    }
+    threshold = std::max(threshold, seen);
   }
   // Room for `more` entries past count.
   void Reserve(std::size_t more) {
@@ -157,7 +173,7 @@ inline void Thin(CandidateBuffer* b, const CandidateRule& rule) {
     b->top_k_threshold =
         std::max(b->top_k_threshold, KthLargest(b->values, b->count, static_cast<std::size_t>(rule.top_k)));
   }
-  b->threshold = std::max(b->top_k_threshold, b->min_p_threshold);
+  b->threshold = std::max(b->threshold, std::max(b->top_k_threshold, b->min_p_threshold));
   KeepAtLeast(b, b->threshold);
   b->thin_at = std::max(CandidateBuffer::BaseThinAt(rule), 2 * b->count);
 }
@@ -174,6 +190,7 @@ inline void AfterBlock(CandidateBuffer* b, const CandidateRule& rule, float bloc
     }
   }
   if (b->count >= b->thin_at) Thin(b, rule);
+  b->ShareThreshold();
   b->Reserve(kSampleBlock);
 }
 
