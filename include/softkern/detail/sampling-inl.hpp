@@ -183,16 +183,20 @@ HWY_INLINE void ForEachSetLane(DF d, M m, const F& f) {
 }
 
 // Appends the lanes of v where `take` is set, and their token ids (first +
-// lane), at values + count; returns how many. AVX-512 and SVE compress in
-// one instruction; elsewhere (Highway 1.0.3's AVX2 Compress copies a
-// 256-entry table to the stack per call) the set lanes are copied one by
-// one: after a chunk's first blocks few vectors have any.
+// lane), at values and ids; returns how many. AVX-512 and SVE compress
+// within a register (vcompressps, compact) and store whole vectors (the
+// buffers have the slack): Highway 1.0.3's CompressStore on AVX-512 is the
+// memory form of vcompressps, microcoded and slow on AMD Zen 4.
+// Elsewhere (Highway 1.0.3's AVX2 Compress copies a 256-entry table to the
+// stack per call) the set lanes are copied one by one: after a chunk's first
+// blocks few vectors have any.
 template <class M>
 HWY_INLINE std::size_t AppendSelected(DF d, VF v, M take, std::uint32_t first, float* values, std::uint32_t* ids) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2
   const hn::RebindToUnsigned<DF> du;
-  hn::CompressStore(hn::Iota(du, first), hn::RebindMask(du, take), du, ids);
-  return hn::CompressStore(v, take, d, values);
+  hn::StoreU(hn::Compress(hn::Iota(du, first), hn::RebindMask(du, take)), du, ids);
+  hn::StoreU(hn::Compress(v, take), d, values);
+  return hn::CountTrue(d, take);
 #else
   HWY_ALIGN float lanes[hn::MaxLanes(DF())];
   hn::Store(v, d, lanes);

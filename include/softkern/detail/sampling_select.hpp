@@ -1,7 +1,8 @@
 // softkern/detail/sampling_select.hpp — the decisions of a sampling call, in
 // plain C++ compiled once for every target: the candidates of the first pass
-// and how they are thinned, the cut of top-k and top-p among them, the
-// radix-select walk over histograms when they do not suffice, and the draw.
+// and how they are thinned, the cut of top-k and top-p among them, and the
+// draw over them (radix select, for when they do not suffice, is in
+// sampling_radix.hpp).
 //
 // The kept set is always {x' >= cut} (ties are never separated), so every
 // filter is a search for one value:
