@@ -17,7 +17,6 @@
 #include "peers.hpp"
 
 namespace softkern_bench {
-namespace {
 
 void OneTorchThread() {
   at::set_num_threads(1);
@@ -26,6 +25,8 @@ void OneTorchThread() {
     if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) set(1);
   }
 }
+
+namespace {
 
 class TorchPeer final : public PeerSoftmax {
  public:

@@ -9,6 +9,7 @@
 #define SOFTKERN_BENCH_PEERS_HPP_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,12 +53,28 @@ std::unique_ptr<PeerAttention> MakeTorchAttentionPeer();
 // (from /proc/self/maps), e.g. ".../openblas-pthread/libblas.so.3".
 std::string LoadedMathLibraries();
 
+// Sampling one token from a row of logits, composed from the library's own
+// operators as its users write it, one thread (bench/sampling_bench.cpp).
+// The row is float32, or bfloat16 bits when `bf16`; the filters are
+// top_k (0: none), top_p (1: none) and min_p (0: none), in vLLM's order.
+class PeerSampler {
+ public:
+  virtual ~PeerSampler() = default;
+  virtual const char* name() const = 0;
+  virtual std::int64_t run(const void* logits, bool bf16, std::size_t n, std::int64_t top_k, float top_p,
+                           float min_p) = 0;
+};
+
+// PyTorch's intra-op and BLAS threads set to one (peer_torch.cpp).
+void OneTorchThread();
+
 // Factories, one per peer source file (declared here, defined only when built).
 std::unique_ptr<PeerSoftmax> MakeXsimdPeer();
 std::unique_ptr<PeerSoftmax> MakeXsimdAvx2Peer();  // null unless the default is wider
 std::unique_ptr<PeerSoftmax> MakeOneDnnPeer();
 std::unique_ptr<PeerSoftmax> MakeXnnpackPeer();
 std::unique_ptr<PeerSoftmax> MakeTorchPeer();
+std::unique_ptr<PeerSampler> MakeTorchSamplerPeer();
 
 }  // namespace softkern_bench
 

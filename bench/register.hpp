@@ -1,4 +1,4 @@
-// bench/register.hpp — the bench's two families of benchmarks, registered
+// bench/register.hpp — the bench's families of benchmarks, registered
 // from main.cpp after the flags are read.
 #ifndef SOFTKERN_BENCH_REGISTER_HPP_
 #define SOFTKERN_BENCH_REGISTER_HPP_
@@ -26,6 +26,10 @@ void RegisterSoftmaxBenchmarks(const SoftmaxConfig& config, const std::vector<st
 
 // attention_bench.cpp: decode, prefill, their twins and peers, linear attention.
 void RegisterAttentionBenchmarks(bool smoke);
+
+// sampling_bench.cpp: sample() against softmax over the same row, a
+// softmax-then-sort reference and PyTorch's sort/softmax/multinomial.
+void RegisterSamplingBenchmarks(bool smoke);
 
 }  // namespace softkern_bench
 

@@ -1,4 +1,4 @@
-// Every public function (softmax and attention) called from 8 threads at
+// Every public function (softmax, attention, sampling) called from 8 threads at
 // once while one more thread keeps forcing and resetting the target: every
 // result is checked, so a torn
 // dispatch (half one table, half another), a data race on the dispatcher or a
@@ -84,6 +84,19 @@ TEST(Concurrency, EveryPublicFunctionFromEightThreadsWhileTargetsSwitch) {
     return false;
   };
 
+  // Sampling: every target draws the same token, so one answer is right.
+  const std::vector<float> logits = make_row(Distribution::kLogits, 5000, 3);
+  const std::int32_t penalised[] = {10, 200, 4000}, penalty_counts[] = {2, 0, 1};
+  softkern::SampleOptions sample_options;
+  sample_options.top_k = 20;
+  sample_options.top_p = 0.9f;
+  sample_options.token_ids = penalised;
+  sample_options.token_counts = penalty_counts;
+  sample_options.token_count = 3;
+  sample_options.frequency_penalty = 0.5f;
+  softkern::SampleResult sample_want;
+  ASSERT_TRUE(softkern::sample(logits.data(), logits.size(), 0.37f, sample_options, &sample_want).ok());
+
   std::atomic<bool> stop{false};
   std::thread switcher([&] {
     for (std::size_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
@@ -131,6 +144,11 @@ TEST(Concurrency, EveryPublicFunctionFromEightThreadsWhileTargetsSwitch) {
           const float want = static_cast<float>(std::exp(static_cast<long double>(exp_inputs[i])));
           if (ulp_distance(e[i], want) > bound::kExpMaxUlp) fail();
         }
+        softkern::SampleResult drawn;
+        if (!softkern::sample(logits.data(), logits.size(), 0.37f, sample_options, &drawn).ok() ||
+            drawn.token != sample_want.token || drawn.kept != sample_want.kept ||
+            float_bits(drawn.log_prob) != float_bits(sample_want.log_prob))
+          fail();
         // Attention, decode and linear: the result of one whole target.
         std::vector<float> attention_out;
         if (!decode(&attention_out) || !one_of(attention_out, decode_results)) fail();

@@ -122,6 +122,35 @@ void attention_calls() {
   std::printf("%s\n", softkern::score_function_name(softkern::ScoreFunction::kSoftplus));
 }
 
+void sampling_calls() {
+  std::vector<float> logits(100, 0.5f);
+  const std::size_t n = logits.size();
+  softkern::SampleResult r;
+  report(softkern::sample(logits.data(), n, 0.5f, {}, &r));
+  report(softkern::sample(logits.data(), n, 0.5f, {.temperature = 0.7f, .top_k = 50, .top_p = 0.9f}, &r));
+  report(softkern::sample(logits.data(), n, 0.5f, {.min_p = 0.05f, .executor = &softkern::default_executor()}, &r));
+  const std::int32_t ids[] = {3, 17}, counts[] = {1, 0};
+  softkern::SampleOptions o;
+  o.token_ids = ids;
+  o.token_counts = counts;
+  o.token_count = 2;
+  o.repetition_penalty = 1.1f;
+  o.greedy = true;
+  report(softkern::sample(logits.data(), n, 0.0f, o, &r));
+  std::vector<softkern::bfloat16> xb(n, softkern::to_bfloat16(0.5f));
+  std::vector<softkern::float16> xh(n, softkern::to_float16(0.5f));
+  report(softkern::sample(xb.data(), n, 0.25f, {.top_p = 0.95f}, &r));
+  report(softkern::sample(xh.data(), n, 0.25f, {}, &r));
+  std::vector<std::uint16_t> bits(n, 0x3F80);
+  report(softkern::sample(softkern::as_bfloat16(bits.data()), n, 0.25f, {}, &r));
+  const float uniforms[2] = {0.1f, 0.9f};
+  softkern::SampleResult results[2];
+  const softkern::TokenCounts per_row[2] = {{ids, counts, 2}, {}};
+  report(softkern::sample_rows(logits.data(), 50, 2, 50, uniforms, {}, results));
+  report(softkern::sample_rows(xb.data(), 50, 2, 50, uniforms, {.top_k = 5}, results, per_row));
+  std::printf("%d %g %zu\n", r.token, static_cast<double>(r.log_prob), r.kept);
+}
+
 void dispatch_and_executor_calls() {
   softkern::Isa isas[softkern::kIsaCount];
   const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
@@ -147,5 +176,6 @@ void dispatch_and_executor_calls() {
 int main() {
   softmax_calls();
   attention_calls();
+  sampling_calls();
   dispatch_and_executor_calls();
 }

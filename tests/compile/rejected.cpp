@@ -29,6 +29,8 @@ int main() {
   s = softkern::softmax(softkern::as_bfloat16(bits.data()), softkern::as_bfloat16(bits.data()), 8);
   t.k = f.data();
   t.v = bf.data();
+  softkern::SampleResult r;
+  s = softkern::sample(bf.data(), 8, 0.5f, {}, &r);
 #elif SOFTKERN_REJECTED_CASE == 1  // a double row
   s = softkern::softmax(dbl.data(), dbl.data(), 8);
 #elif SOFTKERN_REJECTED_CASE == 2  // double rows through softmax_rows
@@ -45,6 +47,12 @@ int main() {
   s = softkern::softmax(softkern::as_bfloat16(hf.data()), softkern::as_bfloat16(hf.data()), 8);
 #elif SOFTKERN_REJECTED_CASE == 8  // 4-byte storage viewed as bfloat16
   s = softkern::softmax(softkern::as_bfloat16(f.data()), softkern::as_bfloat16(f.data()), 8);
+#elif SOFTKERN_REJECTED_CASE == 9  // sampling a double row
+  softkern::SampleResult r;
+  s = softkern::sample(dbl.data(), 8, 0.5f, {}, &r);
+#elif SOFTKERN_REJECTED_CASE == 10  // sampling uint16_t bit patterns without saying they are bf16
+  softkern::SampleResult r;
+  s = softkern::sample(bits.data(), 8, 0.5f, {}, &r);
 #endif
   (void)s;
   (void)t;

@@ -19,23 +19,17 @@
 #include <cstdlib>
 
 #include "../support.hpp"
+#include "fuzz_bytes.hpp"
 
 namespace {
 
 using namespace softkern_test;
 
-// Reads the fuzzer's bytes front to back; zeros once they run out.
-class Bytes {
+// The fuzzer's bytes, and a logit from them: mostly ordinary values, special
+// ones one byte away.
+class Bytes : public softkern_fuzz::FuzzBytes {
  public:
-  Bytes(const std::uint8_t* data, std::size_t size) : p_(data), end_(data + size) {}
-  std::uint8_t u8() { return p_ < end_ ? *p_++ : 0; }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(u8() | (u8() << 8)); }
-  float f32() {
-    std::uint32_t u = 0;
-    for (int i = 0; i < 4; ++i) u |= static_cast<std::uint32_t>(u8()) << (8 * i);
-    return bits_float(u);
-  }
-  // A logit: mostly ordinary values, special ones one byte away.
+  using FuzzBytes::FuzzBytes;
   float value() {
     const std::uint8_t b = u8();
     if (b < 232) return (static_cast<float>(b) - 116.0f) * 0.25f;  // [-29, 29]
@@ -51,17 +45,9 @@ class Bytes {
       default: return f32();  // anything at all
     }
   }
-
- private:
-  const std::uint8_t* p_;
-  const std::uint8_t* end_;
 };
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_softmax: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
+[[noreturn]] void Fail(const std::string& what) { softkern_fuzz::FuzzFailure("fuzz_softmax", what); }
 
 float Temperature(Bytes& in) {
   const float table[] = {1.0f, 0.5f, 2.0f, 0.25f, 3.0f, 1e-30f, 0x1p-100f, 0x1p100f, FLT_MAX,

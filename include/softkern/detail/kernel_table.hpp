@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include "softkern/detail/attention_params.hpp"
+#include "softkern/detail/sampling_params.hpp"
 #include "softkern/detail/softmax_params.hpp"
 #include "softkern/dispatch.hpp"
 
@@ -27,6 +28,7 @@ struct KernelTable {
   std::size_t (*vector_bytes)();
   SoftmaxKernels softmax;
   AttentionKernels attention;
+  SamplingKernels sampling;
 };
 
 }  // namespace detail
