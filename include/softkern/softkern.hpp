@@ -15,5 +15,6 @@
 #include "softkern/element_types.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
+#include "softkern/training.hpp"
 
 #endif  // SOFTKERN_SOFTKERN_HPP_

@@ -33,6 +33,7 @@
 #include "softkern/detail/thread_pool.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
+#include "softkern/training.hpp"
 
 // ---------------------------------------------------------------- expansion
 //
@@ -56,5 +57,7 @@
 #include "softkern/detail/row_driver.hpp"
 #include "softkern/detail/softmax_calls.hpp"
 #include "softkern/detail/attention_impl.hpp"
+#include "softkern/detail/training_impl.hpp"
+#include "softkern/detail/cross_entropy_calls.hpp"
 
 #endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_

@@ -14,6 +14,7 @@
 
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/softmax_params.hpp"
+#include "softkern/detail/training_params.hpp"
 #include "softkern/dispatch.hpp"
 
 namespace softkern {
@@ -27,6 +28,7 @@ struct KernelTable {
   std::size_t (*vector_bytes)();
   SoftmaxKernels softmax;
   AttentionKernels attention;
+  TrainingKernels training;
 };
 
 }  // namespace detail

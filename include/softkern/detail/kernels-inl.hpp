@@ -5,10 +5,11 @@
 // once per target, so it needs none.
 //
 // A kernel family's *-inl.hpp file defines its table of entry points in the
-// target's namespace (kSoftmaxKernels, kAttentionKernels); a new family adds
+// target's namespace (kSoftmaxKernels, kAttentionKernels, kTrainingKernels); a new family adds
 // its include and its member below.
 #include "softkern/detail/softmax-inl.hpp"
 #include "softkern/detail/attention-inl.hpp"
+#include "softkern/detail/training-inl.hpp"
 
 #include "softkern/detail/kernel_table.hpp"
 
@@ -27,6 +28,7 @@ inline constexpr KernelTable kKernelTable = {
     &VectorBytes,
     kSoftmaxKernels,
     kAttentionKernels,
+    kTrainingKernels,
 };
 
 }  // namespace HWY_NAMESPACE
