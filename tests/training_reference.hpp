@@ -319,10 +319,15 @@ inline CrossEntropyRowReference reference_cross_entropy_row(const std::vector<fl
     Wide g = term_a - term_b;
     if (c == t) g -= g_ce * one_hot * inv_t * R[c];
     ref.grad[c] = dcap[c] * g;
+    if (masked) {
+      ref.grad_bound[c] = 4 * kU * std::fabs(ref.grad[c]);  // 0: exactly 0
+      continue;
+    }
     const Wide rel = stablemax ? 8 + (cap ? 8 : 0) : 12 + 2 * std::fabs(z[c] - zmax) + (cap ? 8 * std::fabs(z[c]) : 0);
     ref.grad_bound[c] = dcap[c] * (std::fabs(term_a) * (e_lse / kU + rel) * kU + 4 * kU * std::fabs(term_b) +
                                    2 * std::fabs(lambda * g_z) * inv_t * P[c] * e_lse) +
-                        kU * (2 + (cap ? 8 : 0)) * std::fabs(ref.grad[c]) + 0x1p-148;
+                        kU * (2 + (cap ? 8 : 0)) * std::fabs(ref.grad[c]) +
+                        (1 + std::fabs(k * inv_t)) * 0x1p-148;  // p_i rounded into the subnormals, times a
   }
   return ref;
 }
