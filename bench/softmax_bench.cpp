@@ -570,6 +570,7 @@ void RegisterAll(const Config& config, const std::vector<std::unique_ptr<PeerSof
 }  // namespace softkern_bench
 
 namespace softkern_bench { void RegisterAttentionBenchmarks(bool smoke); }  // attention_bench.cpp
+namespace softkern_bench { void RegisterTrainingBenchmarks(bool smoke); }   // training_bench.cpp
 
 int main(int argc, char** argv) {
   // One thread for the peers that use OpenMP (oneDNN): set before they start.
@@ -622,6 +623,7 @@ int main(int argc, char** argv) {
   std::printf("\n");
   softkern_bench::RegisterAll(config, peers);
   softkern_bench::RegisterAttentionBenchmarks(config.smoke);
+  softkern_bench::RegisterTrainingBenchmarks(config.smoke);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
