@@ -161,6 +161,9 @@ CeReference reference(const CeCase& c, const TypedMatrix& logits) {
   return ref;
 }
 
+// Per element type (f32, bf16, f16).
+BoundUse g_loss_use[3], g_lse_use[3], g_grad_use[3];
+
 bool close(Wide got, Wide want, Wide bound) {
   if (std::isnan(want)) return std::isnan(got);
   if (std::isinf(want)) return got == want;
@@ -180,18 +183,20 @@ void check(const CeCase& c, const CeReference& ref, const CeResult& got, Failure
     for (std::size_t r = 0; r < c.rows; ++r) {
       const CrossEntropyRowReference& row = ref.rows[r];
       const Wide want = row.ignored ? 0 : row.nan ? std::numeric_limits<Wide>::quiet_NaN() : row.ce + row.zl;
+      g_loss_use[static_cast<int>(c.type)].add(got.loss[r + 1], want, row.loss_bound);
       if (!close(got.loss[r + 1], want, row.loss_bound)) {
         log.add(where + ": loss of row " + std::to_string(r) + ": got " + hexfloat(got.loss[r + 1]) + ", want " +
                 hexfloat(want) + " bound " + hexfloat(row.loss_bound));
       }
     }
-  } else if (!close(got.loss[1], ref.loss, ref.loss_bound)) {
+  } else if (g_loss_use[static_cast<int>(c.type)].add(got.loss[1], ref.loss, ref.loss_bound), !close(got.loss[1], ref.loss, ref.loss_bound)) {
     log.add(where + ": loss: got " + hexfloat(got.loss[1]) + ", want " + hexfloat(ref.loss) + " bound " +
             hexfloat(ref.loss_bound));
   }
   for (std::size_t r = 0; r < c.rows; ++r) {
     const CrossEntropyRowReference& row = ref.rows[r];
     const Wide want = row.ignored || row.nan ? std::numeric_limits<Wide>::quiet_NaN() : row.lse;
+    g_lse_use[static_cast<int>(c.type)].add(got.lse[r + 1], want, row.lse_bound);
     if (!close(got.lse[r + 1], want, row.lse_bound)) {
       log.add(where + ": lse of row " + std::to_string(r) + ": got " + hexfloat(got.lse[r + 1]) + ", want " +
               hexfloat(want));
@@ -210,6 +215,7 @@ void check(const CeCase& c, const CeReference& ref, const CeResult& got, Failure
       const Wide bound = ref.rows[r].grad_bound[i] + u16 * std::fabs(want) + step;
       const float g = grad.get(r, i);
       const bool exact = ref.rows[r].grad_bound[i] == 0;  // masked classes, ignored rows
+      if (!exact) g_grad_use[static_cast<int>(c.type)].add(g, want, bound);
       if (exact ? !(g == want || (std::isnan(g) && std::isnan(want))) : !close(g, want, bound)) {
         log.add(where + ": grad[" + std::to_string(r) + "][" + std::to_string(i) + "]: got " + hexfloat(g) +
                 ", want " + hexfloat(want) + " bound " + hexfloat(bound));
@@ -253,6 +259,7 @@ std::vector<float> class_weights(std::size_t vocab) {
 
 TEST(CrossEntropy, MatchesReferenceOnEveryTarget) {
   FailureLog log;
+  for (int k = 0; k < 3; ++k) g_loss_use[k] = g_lse_use[k] = g_grad_use[k] = BoundUse();
   const std::vector<std::size_t> vocabs =
       full_sweep() ? std::vector<std::size_t>{1, 2, 7, 16, 17, 31, 63, 100, 257, 1000, 4099}
                    : std::vector<std::size_t>{1, 7, 17, 63, 257, 4099};
@@ -279,6 +286,12 @@ TEST(CrossEntropy, MatchesReferenceOnEveryTarget) {
         for_each_supported_isa([&](Isa) { check(c, ref, run(c, logits), log); });
       }
     }
+  }
+  for (ElementType type : kTypes) {
+    const std::string name = type_name(type);
+    g_loss_use[static_cast<int>(type)].report("cross_entropy loss " + name);
+    g_lse_use[static_cast<int>(type)].report("cross_entropy lse " + name);
+    g_grad_use[static_cast<int>(type)].report("cross_entropy gradient " + name);
   }
 }
 

@@ -66,6 +66,9 @@ std::vector<float> upstream_row(std::size_t n, std::uint64_t seed, ElementType t
 
 enum class InPlace { kNone, kDy, kY };
 
+// Per element type (f32, bf16, f16).
+BoundUse g_backward_use[3], g_log_backward_use[3], g_stablemax_use[3];
+
 // One backward call on `rows` copies of (y, dy) (row r shifted by r), at a
 // stride of cols + pad; checks every element against the reference and the
 // guards around dx.
@@ -96,6 +99,7 @@ void check_backward_case(bool log, ElementType type, std::size_t cols, std::size
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t i = 0; i < cols; ++i) {
       const Wide got = out->get(r, i), want = refs[r].dx[i];
+      (log ? g_log_backward_use : g_backward_use)[static_cast<int>(type)].add(got, want, refs[r].bound[i]);
       if (!(std::fabs(got - want) <= refs[r].bound[i])) {
         failures.add(where + ": row " + std::to_string(r) + " element " + std::to_string(i) + ": got " +
                      hexfloat(static_cast<float>(got)) + ", want " + hexfloat(want) + ", bound " +
@@ -112,6 +116,7 @@ void check_backward_case(bool log, ElementType type, std::size_t cols, std::size
 }
 
 TEST(SoftmaxBackward, MatchesReferenceOnEveryTarget) {
+  for (int k = 0; k < 3; ++k) g_backward_use[k] = g_log_backward_use[k] = BoundUse();
   for_each_supported_isa([](Isa) {
     FailureLog failures;
     for (ElementType type : kTypes) {
@@ -129,6 +134,10 @@ TEST(SoftmaxBackward, MatchesReferenceOnEveryTarget) {
       }
     }
   });
+  for (ElementType type : kTypes) {
+    g_backward_use[static_cast<int>(type)].report(std::string("softmax_backward ") + type_name(type));
+    g_log_backward_use[static_cast<int>(type)].report(std::string("log_softmax_backward ") + type_name(type));
+  }
 }
 
 // Rows over several chunks (chunked_rows.hpp cuts rows into 65536 elements).
@@ -305,6 +314,7 @@ void check_stablemax_row(ElementType type, const std::vector<float>& x_in, Softm
   for (std::size_t i = 0; i < n; ++i) {
     const float got = out.get(0, i);
     const Wide want = ref.r[i];
+    if (!ref.exact[i]) g_stablemax_use[static_cast<int>(type)].add(got, want, ref.bound[i]);
     const bool ok = std::isnan(want) ? std::isnan(got)
                     : ref.exact[i]   ? got == round_to(type, static_cast<float>(want))
                                      : std::fabs(got - want) <= ref.bound[i];
@@ -331,6 +341,9 @@ TEST(StableMax, MatchesReferenceOnEveryTarget) {
       }
     }
   });
+  for (ElementType type : kTypes) {
+    g_stablemax_use[static_cast<int>(type)].report(std::string("StableMax rows ") + type_name(type));
+  }
 }
 
 TEST(StableMax, SpecialRows) {

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "support.hpp"
@@ -87,6 +89,21 @@ struct TypedMatrix {
   }
   bool same_bits(const TypedMatrix& o) const {
     return f32.size() == o.f32.size() && bitwise_equal(f32.data(), o.f32.data(), f32.size()) && b16 == o.b16;
+  }
+};
+
+// The largest |got - want| / bound a test measured, printed as a
+// "[ accuracy ]" line (the share of the bound the kernels use).
+struct BoundUse {
+  double worst = 0;
+  void add(Wide got, Wide want, Wide bound) {
+    if (bound > 0 && std::isfinite(static_cast<double>(want)) && std::isfinite(static_cast<double>(got))) {
+      worst = std::max(worst, static_cast<double>(std::fabs(got - want) / bound));
+    }
+  }
+  void report(const std::string& label) const {
+    std::printf("[ accuracy ] %s: largest error / bound = %.3f\n", label.c_str(), worst);
+    std::fflush(stdout);
   }
 };
 
