@@ -217,12 +217,13 @@ std::map<Key, std::vector<double>>& ComparatorSeconds() {
   return seconds;
 }
 
-// The median; measured here (7 calls after a warm-up) if its row was
-// filtered out.
+// The median of the comparator's own repetitions; until its row has run,
+// 7 calls measured here after 3 warm-up calls (which start PyTorch's
+// threads and fault its buffers in).
 double ComparatorSecondsFor(const Key& key, const std::function<void()>& call) {
   std::vector<double>& seconds = ComparatorSeconds()[key];
   if (seconds.empty()) {
-    call();
+    for (int i = 0; i < 3; ++i) call();
     for (int i = 0; i < 7; ++i) seconds.push_back(Seconds(call));
   }
   return Median(seconds);
