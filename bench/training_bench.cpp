@@ -34,11 +34,10 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <softkern/softkern.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <softkern/softkern.hpp>
 
 #include "memory_counter.hpp"
 #include "training_peers.hpp"
@@ -109,8 +108,7 @@ void FillLogits(Arrays& arrays, std::size_t rows, std::size_t vocab) {
 constexpr std::size_t kChunk = std::size_t{1} << 16;
 
 template <class Reduce, class Map>
-void TwinRows(softkern::Executor* executor, std::size_t rows, std::size_t cols, const Reduce& reduce,
-              const Map& map) {
+void TwinRows(softkern::Executor* executor, std::size_t rows, std::size_t cols, const Reduce& reduce, const Map& map) {
   const std::size_t threads = executor != nullptr ? executor->concurrency() : 1;
   const std::size_t chunks = (cols + kChunk - 1) / kChunk;
   auto size_of = [&](std::size_t c) { return std::min(kChunk, cols - c * kChunk); };
@@ -125,8 +123,8 @@ void TwinRows(softkern::Executor* executor, std::size_t rows, std::size_t cols, 
   }
   using Task = std::function<void(std::size_t)>;
   auto run = [&](std::size_t count, const Task& task) {
-    executor->run(count, [](void* context, std::size_t i) { (*static_cast<const Task*>(context))(i); },
-                  const_cast<Task*>(&task));
+    executor->run(
+        count, [](void* context, std::size_t i) { (*static_cast<const Task*>(context))(i); }, const_cast<Task*>(&task));
   };
   if (rows >= 2 * threads || chunks == 1) {
     const std::size_t per_task = (rows + 4 * threads - 1) / (4 * threads);
@@ -138,13 +136,14 @@ void TwinRows(softkern::Executor* executor, std::size_t rows, std::size_t cols, 
   std::vector<float> partial(rows * chunks), total(rows, 0.0f);
   run(rows * chunks, [&](std::size_t t) { partial[t] = reduce(t / chunks, t % chunks * kChunk, size_of(t % chunks)); });
   for (std::size_t t = 0; t < rows * chunks; ++t) total[t / chunks] += partial[t];
-  run(rows * chunks, [&](std::size_t t) { map(t / chunks, t % chunks * kChunk, size_of(t % chunks), total[t / chunks]); });
+  run(rows * chunks,
+      [&](std::size_t t) { map(t / chunks, t % chunks * kChunk, size_of(t % chunks), total[t / chunks]); });
 }
 
 // Softmax backward's passes: sum y dy, then dx = y (dy - s): y and dy read
 // twice, dx written once. Log-softmax: sum dy, then dx = dy - y s.
-void BackwardTwin(softkern::Executor* executor, bool log, const float* y, const float* dy, float* dx,
-                  std::size_t rows, std::size_t cols) {
+void BackwardTwin(softkern::Executor* executor, bool log, const float* y, const float* dy, float* dx, std::size_t rows,
+                  std::size_t cols) {
   TwinRows(
       executor, rows, cols,
       [&](std::size_t r, std::size_t begin, std::size_t n) {
@@ -229,9 +228,7 @@ double ComparatorSecondsFor(const Key& key, const std::function<void()>& call) {
   return Median(seconds);
 }
 
-softkern::Executor* ExecutorFor(std::size_t threads) {
-  return threads > 1 ? &softkern::default_executor() : nullptr;
-}
+softkern::Executor* ExecutorFor(std::size_t threads) { return threads > 1 ? &softkern::default_executor() : nullptr; }
 
 // A benchmark loop over `call`; returns the mean seconds per call.
 double Loop(benchmark::State& state, const std::function<void()>& call) {
@@ -295,7 +292,8 @@ void BenchBackwardPeer(benchmark::State& state, PeerBackward* peer, bool log, Ba
   TorchBackwardCall(peer, log, s, threads)();
   double worst = 0, scale = 0;
   for (std::size_t i = 0; i < want.size(); ++i) scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
-  for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(a.c[i]) - want[i]) / scale);
+  for (std::size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, std::fabs(static_cast<double>(a.c[i]) - want[i]) / scale);
   state.counters["max_rel_diff"] = worst;
   if (!(worst <= 1e-4)) return state.SkipWithError("pytorch differs from softkern");
   peer->prepare(s.rows, s.cols, log, static_cast<int>(threads));
@@ -316,8 +314,8 @@ void BenchBackward(benchmark::State& state, Isa isa, bool log, BackwardShape s, 
   o.executor = ExecutorFor(threads);
   softkern::Status status;
   const std::function<void()> call = [&] {
-    status = log ? softkern::log_softmax_backward_rows(a.a.get(), s.cols, a.b.get(), s.cols, a.c.get(), s.cols,
-                                                       s.rows, s.cols, o)
+    status = log ? softkern::log_softmax_backward_rows(a.a.get(), s.cols, a.b.get(), s.cols, a.c.get(), s.cols, s.rows,
+                                                       s.cols, o)
                  : softkern::softmax_backward_rows(a.a.get(), s.cols, a.b.get(), s.cols, a.c.get(), s.cols, s.rows,
                                                    s.cols, o);
   };
@@ -403,7 +401,8 @@ void BenchCePeer(benchmark::State& state, PeerCrossEntropy* peer, CeShape s, std
   peer->run(a.c.get(), &got_loss, got.data());
   double worst = std::fabs(got_loss - want_loss) / std::fabs(want_loss), scale = 0;
   for (std::size_t i = 0; i < got.size(); ++i) scale = std::max(scale, static_cast<double>(std::fabs(a.b[i])));
-  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - a.b[i]) / scale);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - a.b[i]) / scale);
   state.counters["max_rel_diff"] = worst;
   if (!(worst <= 1e-4)) return state.SkipWithError("pytorch differs from softkern");
   const std::function<void()> call = [&] { peer->run(a.c.get(), &got_loss, nullptr); };
@@ -465,7 +464,8 @@ void RegisterTrainingBenchmarks(bool smoke) {
   static const std::unique_ptr<PeerBackward> backward_peer = MakeTorchBackwardPeer();
   static const std::unique_ptr<PeerCrossEntropy> ce_peer = MakeTorchCrossEntropyPeer();
   std::vector<std::size_t> thread_counts = {1};
-  if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());
+  if (softkern::default_executor().concurrency() > 1)
+    thread_counts.push_back(softkern::default_executor().concurrency());
   const std::vector<Isa> isas = VectorIsas();
 
   // Backward: a row in L2, a long row out of cache, and a batch of
@@ -506,8 +506,8 @@ void RegisterTrainingBenchmarks(bool smoke) {
                  [=](benchmark::State& st) { BenchCe(st, isa, s, threads, ce_peer.get()); });
       }
       if (ce_peer && !s.in_place) {
-        const std::string peer_suffix = "/" + std::to_string(s.rows) + "x" + std::to_string(s.vocab) +
-                                        "/threads:" + std::to_string(threads);
+        const std::string peer_suffix =
+            "/" + std::to_string(s.rows) + "x" + std::to_string(s.vocab) + "/threads:" + std::to_string(threads);
         Register("peer/pytorch/cross_entropy" + peer_suffix,
                  [=](benchmark::State& st) { BenchCePeer(st, ce_peer.get(), s, threads); });
       }

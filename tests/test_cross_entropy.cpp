@@ -37,7 +37,7 @@ struct CeCase {
   Grad grad = Grad::kApart;
   float grad_output = 1.0f;  // kNone: row r gets grad_output + r
   CrossEntropyOptions options;
-  std::vector<float> weights;  // class weights when non-empty
+  std::vector<float> weights;         // class weights when non-empty
   std::vector<std::int64_t> targets;  // filled by make_targets unless set
 };
 
@@ -47,7 +47,9 @@ std::string describe(const CeCase& c) {
                   " pad=" + std::to_string(c.pad) + " " + distribution_name(c.distribution) + " " +
                   softkern::normaliser_name(o.normaliser) + " " + softkern::reduction_name(o.reduction) +
                   (c.int64 ? " int64" : " int32") +
-                  (c.grad == Grad::kNone ? " no grad" : c.grad == Grad::kApart ? " grad" : " grad in place");
+                  (c.grad == Grad::kNone    ? " no grad"
+                   : c.grad == Grad::kApart ? " grad"
+                                            : " grad in place");
   char buf[160];
   std::snprintf(buf, sizeof buf, " eps=%g z=%g cap=%g T=%g%s g=%g", o.label_smoothing, o.z_loss, o.softcap,
                 o.temperature, c.weights.empty() ? "" : " weights", c.grad_output);
@@ -148,7 +150,8 @@ CeReference reference(const CeCase& c, const TypedMatrix& logits) {
     std::vector<float> x(c.vocab);
     for (std::size_t i = 0; i < c.vocab; ++i) x[i] = logits.get(r, i);
     const Wide g = o.reduction == Reduction::kNone ? c.grad_output + (c.rows > 1 ? r : 0) : c.grad_output;
-    ref.rows.push_back(reference_cross_entropy_row(x, c.targets[r], o, g * ce_scale, g * z_scale, c.grad != Grad::kNone));
+    ref.rows.push_back(
+        reference_cross_entropy_row(x, c.targets[r], o, g * ce_scale, g * z_scale, c.grad != Grad::kNone));
     const CrossEntropyRowReference& row = ref.rows.back();
     if (row.ignored) continue;
     if (row.nan) ce = std::numeric_limits<Wide>::quiet_NaN();
@@ -189,7 +192,8 @@ void check(const CeCase& c, const CeReference& ref, const CeResult& got, Failure
                 hexfloat(want) + " bound " + hexfloat(row.loss_bound));
       }
     }
-  } else if (g_loss_use[static_cast<int>(c.type)].add(got.loss[1], ref.loss, ref.loss_bound), !close(got.loss[1], ref.loss, ref.loss_bound)) {
+  } else if (g_loss_use[static_cast<int>(c.type)].add(got.loss[1], ref.loss, ref.loss_bound),
+             !close(got.loss[1], ref.loss, ref.loss_bound)) {
     log.add(where + ": loss: got " + hexfloat(got.loss[1]) + ", want " + hexfloat(ref.loss) + " bound " +
             hexfloat(ref.loss_bound));
   }
@@ -217,8 +221,8 @@ void check(const CeCase& c, const CeReference& ref, const CeResult& got, Failure
       const bool exact = ref.rows[r].grad_bound[i] == 0;  // masked classes, ignored rows
       if (!exact) g_grad_use[static_cast<int>(c.type)].add(g, want, bound);
       if (exact ? !(g == want || (std::isnan(g) && std::isnan(want))) : !close(g, want, bound)) {
-        log.add(where + ": grad[" + std::to_string(r) + "][" + std::to_string(i) + "]: got " + hexfloat(g) +
-                ", want " + hexfloat(want) + " bound " + hexfloat(bound));
+        log.add(where + ": grad[" + std::to_string(r) + "][" + std::to_string(i) + "]: got " + hexfloat(g) + ", want " +
+                hexfloat(want) + " bound " + hexfloat(bound));
         break;
       }
     }
@@ -260,9 +264,9 @@ std::vector<float> class_weights(std::size_t vocab) {
 TEST(CrossEntropy, MatchesReferenceOnEveryTarget) {
   FailureLog log;
   for (int k = 0; k < 3; ++k) g_loss_use[k] = g_lse_use[k] = g_grad_use[k] = BoundUse();
-  const std::vector<std::size_t> vocabs =
-      full_sweep() ? std::vector<std::size_t>{1, 2, 7, 16, 17, 31, 63, 100, 257, 1000, 4099}
-                   : std::vector<std::size_t>{1, 7, 17, 63, 257, 4099};
+  const std::vector<std::size_t> vocabs = full_sweep()
+                                              ? std::vector<std::size_t>{1, 2, 7, 16, 17, 31, 63, 100, 257, 1000, 4099}
+                                              : std::vector<std::size_t>{1, 7, 17, 63, 257, 4099};
   const Reduction reductions[] = {Reduction::kMean, Reduction::kNone, Reduction::kSum};
   std::size_t k = 0;
   for (ElementType type : kTypes) {
@@ -278,7 +282,9 @@ TEST(CrossEntropy, MatchesReferenceOnEveryTarget) {
         c.int64 = k % 2 == 0;
         c.grad = static_cast<Grad>(k % 3);
         c.grad_output = k % 4 == 0 ? 2.5f : 1.0f;
-        c.distribution = k % 5 == 0 ? Distribution::kMaskedNegInf : k % 7 == 0 ? Distribution::kWide : Distribution::kLogits;
+        c.distribution = k % 5 == 0   ? Distribution::kMaskedNegInf
+                         : k % 7 == 0 ? Distribution::kWide
+                                      : Distribution::kLogits;
         if (!c.weights.empty()) c.weights = class_weights(vocab);
         make_targets(c);
         const TypedMatrix logits = make_logits(c);
@@ -321,7 +327,8 @@ TEST(CrossEntropy, LongRowsAndAnyExecutor) {
         if (check_reference) check(c, ref, alone, log);
         for (softkern::Executor* e : executors) {
           const CeResult threaded = run(c, logits, e);
-          const bool same = threaded.status.ok() && bitwise_equal(threaded.loss.data(), alone.loss.data(), alone.loss.size()) &&
+          const bool same = threaded.status.ok() &&
+                            bitwise_equal(threaded.loss.data(), alone.loss.data(), alone.loss.size()) &&
                             bitwise_equal(threaded.lse.data(), alone.lse.data(), alone.lse.size()) &&
                             threaded.grad.same_bits(alone.grad) && threaded.logits.same_bits(alone.logits);
           if (!same) log.add(describe(c) + ": an executor changed the bits");
@@ -385,12 +392,12 @@ TEST(CrossEntropy, EdgeSemantics) {
       c.options.reduction = Reduction::kNone;
       c.targets = {3, 4, 5, 6, 7};
       TypedMatrix logits = make_logits(c);
-      logits.set(0, 11, NAN);        // row 0: NaN
-      logits.set(1, 4, -INFINITY);   // row 1: the target is masked: +inf
+      logits.set(0, 11, NAN);       // row 0: NaN
+      logits.set(1, 4, -INFINITY);  // row 1: the target is masked: +inf
       logits.set(1, 20, -INFINITY);
       for (std::size_t i = 0; i < c.vocab; ++i) logits.set(2, i, -INFINITY);  // row 2: all masked
-      logits.set(3, 30, INFINITY);   // row 3: +inf: NaN
-      logits.set(4, 9, -INFINITY);   // row 4: a masked class: gradient exactly 0
+      logits.set(3, 30, INFINITY);                                            // row 3: +inf: NaN
+      logits.set(4, 9, -INFINITY);  // row 4: a masked class: gradient exactly 0
       const CeReference ref = reference(c, logits);
       for_each_supported_isa([&](Isa) {
         const CeResult got = run(c, logits);

@@ -31,15 +31,18 @@ Status call_backward(bool log, ElementType type, TypedMatrix& y, TypedMatrix& dy
   switch (type) {
     case ElementType::kBFloat16: {
       auto p = [](TypedMatrix& m) { return softkern::as_bfloat16(static_cast<std::uint16_t*>(m.data())); };
-      return log ? softkern::log_softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o)
+      return log ? softkern::log_softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols,
+                                                       o)
                  : softkern::softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o);
     }
     case ElementType::kFloat16: {
       auto p = [](TypedMatrix& m) { return softkern::as_float16(static_cast<std::uint16_t*>(m.data())); };
-      return log ? softkern::log_softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o)
+      return log ? softkern::log_softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols,
+                                                       o)
                  : softkern::softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o);
     }
-    case ElementType::kFloat32: break;
+    case ElementType::kFloat32:
+      break;
   }
   auto p = [](TypedMatrix& m) { return static_cast<float*>(m.data()); };
   return log ? softkern::log_softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o)
@@ -91,8 +94,8 @@ void check_backward_case(bool log, ElementType type, std::size_t cols, std::size
   o.sink_grad = sink ? sink_grad.data() + 1 : nullptr;
   const Status s = call_backward(log, type, y, dy, *out, o);
   const std::string where = std::string(log ? "log_softmax_backward " : "softmax_backward ") + type_name(type) +
-                            " cols=" + std::to_string(cols) + " rows=" + std::to_string(rows) + " T=" +
-                            std::to_string(t) + " in_place=" + std::to_string(static_cast<int>(in_place)) +
+                            " cols=" + std::to_string(cols) + " rows=" + std::to_string(rows) +
+                            " T=" + std::to_string(t) + " in_place=" + std::to_string(static_cast<int>(in_place)) +
                             " pad=" + std::to_string(pad) + (sink ? " sink" : "");
   if (!s.ok()) return failures.add(where + ": rejected: " + s.message());
   if (!out->guards_intact()) failures.add(where + ": wrote outside the rows");
@@ -112,7 +115,8 @@ void check_backward_case(bool log, ElementType type, std::size_t cols, std::size
                    ", want " + hexfloat(refs[r].sink_grad));
     }
   }
-  if (sink && (sink_grad[0] != -7.0f || sink_grad[rows + 1] != -7.0f)) failures.add(where + ": wrote outside sink_grad");
+  if (sink && (sink_grad[0] != -7.0f || sink_grad[rows + 1] != -7.0f))
+    failures.add(where + ": wrote outside sink_grad");
 }
 
 TEST(SoftmaxBackward, MatchesReferenceOnEveryTarget) {
@@ -145,7 +149,8 @@ TEST(SoftmaxBackward, LongRowsMatchReference) {
   for_each_supported_isa([](Isa) {
     FailureLog failures;
     const std::size_t cols = full_sweep() ? 2 * 65536 + 999 : 65536 + 17;
-    for (bool log : {false, true}) check_backward_case(log, ElementType::kFloat32, cols, 1, 1.0f, InPlace::kDy, 0, true, failures);
+    for (bool log : {false, true})
+      check_backward_case(log, ElementType::kFloat32, cols, 1, 1.0f, InPlace::kDy, 0, true, failures);
     check_backward_case(false, ElementType::kBFloat16, cols, 1, 2.0f, InPlace::kNone, 0, false, failures);
   });
 }
@@ -211,7 +216,8 @@ TEST(SoftmaxBackward, SameBitsWithAnyExecutor) {
       for (bool log : {false, true}) {
         TypedMatrix y(ElementType::kFloat32, rows, cols, cols), dy = y, dx = y;
         for (std::size_t r = 0; r < rows; ++r) {
-          const std::vector<float> yr = forward_row(make_row(Distribution::kLogits, cols, r), log, 1.0f, false, 0, ElementType::kFloat32);
+          const std::vector<float> yr =
+              forward_row(make_row(Distribution::kLogits, cols, r), log, 1.0f, false, 0, ElementType::kFloat32);
           const std::vector<float> dyr = upstream_row(cols, r, ElementType::kFloat32);
           for (std::size_t i = 0; i < cols; ++i) y.set(r, i, yr[i]), dy.set(r, i, dyr[i]);
         }
@@ -264,19 +270,22 @@ TEST(SoftmaxBackward, RejectedCallsWriteNothing) {
   SoftmaxBackwardOptions o;
   o.sink_grad = &sink;
   reject("null y", [&] { return softkern::softmax_backward(nullptr, dy.data(), dx.data(), n, o); });
-  reject("null dx", [&] { return softkern::softmax_backward(y.data(), dy.data(), static_cast<float*>(nullptr), n, o); });
+  reject("null dx",
+         [&] { return softkern::softmax_backward(y.data(), dy.data(), static_cast<float*>(nullptr), n, o); });
   SoftmaxBackwardOptions bad = o;
   for (float t : {0.0f, -1.0f, NAN, INFINITY, 0x1p-120f}) {
     bad.temperature = t;
     reject("temperature", [&] { return softkern::log_softmax_backward(y.data(), dy.data(), dx.data(), n, bad); });
   }
-  reject("stride", [&] { return softkern::softmax_backward_rows(y.data(), n - 1, dy.data(), n, dx.data(), n, 2, n, o); });
+  reject("stride",
+         [&] { return softkern::softmax_backward_rows(y.data(), n - 1, dy.data(), n, dx.data(), n, 2, n, o); });
   reject("dx overlaps dy", [&] { return softkern::softmax_backward(y.data(), dx.data(), dx.data() + 1, n, o); });
   reject("in place, other stride",
          [&] { return softkern::softmax_backward_rows(y.data(), n, dx.data(), n, dx.data(), n + 1, 2, n, o); });
   SoftmaxBackwardOptions overlap = o;
   overlap.sink_grad = dx.data() + 2;
-  reject("sink_grad overlaps dx", [&] { return softkern::softmax_backward(y.data(), dy.data(), dx.data(), n, overlap); });
+  reject("sink_grad overlaps dx",
+         [&] { return softkern::softmax_backward(y.data(), dy.data(), dx.data(), n, overlap); });
 }
 
 // ------------------------------------------------------------------ StableMax
@@ -291,7 +300,8 @@ Status call_stablemax(ElementType type, TypedMatrix& x, TypedMatrix& y, const So
       auto p = [](TypedMatrix& m) { return softkern::as_float16(static_cast<std::uint16_t*>(m.data())); };
       return softkern::softmax_rows(p(x), x.stride, p(y), y.stride, x.rows, x.cols, o);
     }
-    case ElementType::kFloat32: break;
+    case ElementType::kFloat32:
+      break;
   }
   return softkern::softmax_rows(static_cast<float*>(x.data()), x.stride, static_cast<float*>(y.data()), y.stride,
                                 x.rows, x.cols, o);
@@ -307,8 +317,8 @@ void check_stablemax_row(ElementType type, const std::vector<float>& x_in, Softm
   const StableMaxReference ref = reference_stablemax(xr, o, type);
   TypedMatrix& out = in_place ? x : y;
   const Status s = call_stablemax(type, x, out, o);
-  const std::string where = label + " " + type_name(type) + " n=" + std::to_string(n) + " " + describe(o) +
-                            (in_place ? " in place" : "");
+  const std::string where =
+      label + " " + type_name(type) + " n=" + std::to_string(n) + " " + describe(o) + (in_place ? " in place" : "");
   if (!s.ok()) return failures.add(where + ": rejected: " + s.message());
   if (!out.guards_intact()) failures.add(where + ": wrote outside the row");
   for (std::size_t i = 0; i < n; ++i) {

@@ -33,14 +33,22 @@ class Bytes {
     const std::uint8_t b = u8();
     if (b < 232) return (static_cast<float>(b) - 116.0f) * 0.25f;  // [-29, 29]
     switch (b) {
-      case 232: return -std::numeric_limits<float>::infinity();
-      case 233: return std::numeric_limits<float>::infinity();
-      case 234: return std::numeric_limits<float>::quiet_NaN();
-      case 235: return 1e30f;
-      case 236: return -1e30f;
-      case 237: return std::numeric_limits<float>::denorm_min() * static_cast<float>(u8());
-      case 238: return -1000.0f + static_cast<float>(u16()) * (2000.0f / 65535.0f);
-      default: return 88.0f + static_cast<float>(u8()) / 256.0f;
+      case 232:
+        return -std::numeric_limits<float>::infinity();
+      case 233:
+        return std::numeric_limits<float>::infinity();
+      case 234:
+        return std::numeric_limits<float>::quiet_NaN();
+      case 235:
+        return 1e30f;
+      case 236:
+        return -1e30f;
+      case 237:
+        return std::numeric_limits<float>::denorm_min() * static_cast<float>(u8());
+      case 238:
+        return -1000.0f + static_cast<float>(u16()) * (2000.0f / 65535.0f);
+      default:
+        return 88.0f + static_cast<float>(u8()) / 256.0f;
     }
   }
 
@@ -111,8 +119,8 @@ void FuzzBackward(Bytes& in, const std::string& isa) {
       break;
     }
   }
-  const std::string what = isa + (log ? " log_softmax_backward " : " softmax_backward ") + std::to_string(rows) +
-                           "x" + std::to_string(cols) + " T=" + std::to_string(t) + (in_place ? " in place" : "");
+  const std::string what = isa + (log ? " log_softmax_backward " : " softmax_backward ") + std::to_string(rows) + "x" +
+                           std::to_string(cols) + " T=" + std::to_string(t) + (in_place ? " in place" : "");
   if (!(t > 0)) {
     if (s.ok() && cols > 0) Fail("accepted a bad temperature: " + what);
     if (!out.same_bits(before)) Fail("a rejected call wrote: " + what);
@@ -123,15 +131,15 @@ void FuzzBackward(Bytes& in, const std::string& isa) {
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t i = 0; i < cols; ++i) {
       const Wide want = refs[r].dx[i], got = out.get(r, i);
-      const bool ok = std::isnan(want) ? std::isnan(got)
+      const bool ok = std::isnan(want)   ? std::isnan(got)
                       : std::isinf(want) ? got == want
                                          : std::fabs(got - want) <= refs[r].bound[i];
-      if (!ok) Fail(what + ": element " + std::to_string(i) + " got " + hexfloat(static_cast<float>(got)) +
-                    " want " + hexfloat(want));
+      if (!ok)
+        Fail(what + ": element " + std::to_string(i) + " got " + hexfloat(static_cast<float>(got)) + " want " +
+             hexfloat(want));
     }
     const Wide want = refs[r].sink_grad;
-    if (sink && !std::isnan(want) && !std::isinf(want) &&
-        !(std::fabs(sink_grad[r + 1] - want) <= refs[r].sink_bound)) {
+    if (sink && !std::isnan(want) && !std::isinf(want) && !(std::fabs(sink_grad[r + 1] - want) <= refs[r].sink_bound)) {
       Fail(what + ": sink_grad got " + hexfloat(sink_grad[r + 1]) + " want " + hexfloat(want));
     }
   }
@@ -162,7 +170,9 @@ void FuzzCrossEntropy(Bytes& in, const std::string& isa) {
   std::vector<std::int32_t> targets32(rows);
   for (std::size_t r = 0; r < rows; ++r) {
     const std::uint8_t b = in.u8();
-    targets[r] = b < 200 ? static_cast<std::int64_t>(in.u16() % vocab) : b < 250 ? -100 : static_cast<std::int64_t>(vocab);
+    targets[r] = b < 200   ? static_cast<std::int64_t>(in.u16() % vocab)
+                 : b < 250 ? -100
+                           : static_cast<std::int64_t>(vocab);
     targets_ok &= b < 250;
     targets32[r] = static_cast<std::int32_t>(targets[r]);
   }
@@ -204,12 +214,13 @@ void FuzzCrossEntropy(Bytes& in, const std::string& isa) {
   const Status s = softkern::cross_entropy(t, o);
   char buf[200];
   std::snprintf(buf, sizeof buf, " cross_entropy %zux%zu %s %s eps=%g z=%g cap=%g T=%g%s%s", rows, vocab,
-                softkern::normaliser_name(o.normaliser), static_cast<int>(o.reduction) < 3 ? softkern::reduction_name(o.reduction) : "?",
-                o.label_smoothing, o.z_loss, o.softcap, o.temperature, weights ? " weights" : "",
+                softkern::normaliser_name(o.normaliser),
+                static_cast<int>(o.reduction) < 3 ? softkern::reduction_name(o.reduction) : "?", o.label_smoothing,
+                o.z_loss, o.softcap, o.temperature, weights ? " weights" : "",
                 has_grad ? (in_place ? " grad in place" : " grad") : "");
   const std::string what = isa + buf;
-  const bool valid = static_cast<int>(o.reduction) < 3 && o.label_smoothing >= 0 && o.z_loss >= 0 &&
-                     o.softcap >= 0 && o.temperature <= 256 && targets_ok;
+  const bool valid = static_cast<int>(o.reduction) < 3 && o.label_smoothing >= 0 && o.z_loss >= 0 && o.softcap >= 0 &&
+                     o.temperature <= 256 && targets_ok;
   if (!valid) {
     if (s.ok()) Fail("accepted an invalid call: " + what);
     if (!logits.same_bits(logits_in) || !grad.same_bits(grad_before) || loss[1] != -5.0f || lse[1] != -5.0f) {
@@ -240,23 +251,32 @@ void FuzzCrossEntropy(Bytes& in, const std::string& isa) {
     }
     if (huge && o.label_smoothing != 0) continue;
     const Wide g = 1.25;
-    const CrossEntropyRowReference ref = reference_cross_entropy_row(
-        x, targets[r], o, g * (mean ? (weight_sum != 0 ? 1 / weight_sum : 0) : 1), g * (mean ? (count != 0 ? 1 / count : 0) : 1),
-        has_grad);
+    const CrossEntropyRowReference ref =
+        reference_cross_entropy_row(x, targets[r], o, g * (mean ? (weight_sum != 0 ? 1 / weight_sum : 0) : 1),
+                                    g * (mean ? (count != 0 ? 1 / count : 0) : 1), has_grad);
     const auto check = [&](Wide got, Wide want, Wide bound, const std::string& name) {
-      const bool ok = std::isnan(want) ? std::isnan(got) : std::isinf(want) ? got == want : std::fabs(got - want) <= bound;
-      if (!ok) Fail(what + ": row " + std::to_string(r) + " " + name + " got " + hexfloat(got) + " want " + hexfloat(want));
+      const bool ok = std::isnan(want)   ? std::isnan(got)
+                      : std::isinf(want) ? got == want
+                                         : std::fabs(got - want) <= bound;
+      if (!ok)
+        Fail(what + ": row " + std::to_string(r) + " " + name + " got " + hexfloat(got) + " want " + hexfloat(want));
     };
-    if (!ref.ignored) check(lse[r + 1], ref.nan ? std::numeric_limits<Wide>::quiet_NaN() : ref.lse, ref.lse_bound, "lse");
+    if (!ref.ignored)
+      check(lse[r + 1], ref.nan ? std::numeric_limits<Wide>::quiet_NaN() : ref.lse, ref.lse_bound, "lse");
     if (o.reduction == Reduction::kNone) {
-      check(loss[r + 1], ref.ignored ? 0 : ref.nan ? std::numeric_limits<Wide>::quiet_NaN() : ref.ce + ref.zl, ref.loss_bound, "loss");
+      check(loss[r + 1],
+            ref.ignored ? 0
+            : ref.nan   ? std::numeric_limits<Wide>::quiet_NaN()
+                        : ref.ce + ref.zl,
+            ref.loss_bound, "loss");
     }
     if (!has_grad) continue;
     const double u16 = unit_roundoff(type), step = smallest_step(type);
     for (std::size_t i = 0; i < vocab; ++i) {
       const Wide want = ref.grad[i];
       if (ref.grad_bound[i] == 0 && !std::isnan(want)) {
-        if (out.get(r, i) != want) Fail(what + ": row " + std::to_string(r) + " grad " + std::to_string(i) + " not exact");
+        if (out.get(r, i) != want)
+          Fail(what + ": row " + std::to_string(r) + " grad " + std::to_string(i) + " not exact");
         continue;
       }
       check(out.get(r, i), want, ref.grad_bound[i] + u16 * std::fabs(want) + step, "grad " + std::to_string(i));

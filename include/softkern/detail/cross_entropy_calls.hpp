@@ -27,7 +27,8 @@ namespace detail {
 namespace {
 
 Status CheckCrossEntropyOptions(const CrossEntropyOptions& o, std::size_t vocab, CrossEntropyCall* call) {
-  if (!IsKnown(o.reduction, kReductionCount)) return Status(StatusCode::kBadArgument, "cross_entropy: unknown Reduction");
+  if (!IsKnown(o.reduction, kReductionCount))
+    return Status(StatusCode::kBadArgument, "cross_entropy: unknown Reduction");
   if (!IsKnown(o.normaliser, kNormaliserCount)) {
     return Status(StatusCode::kBadArgument, "cross_entropy: unknown Normaliser");
   }
@@ -76,7 +77,8 @@ Status CheckCrossEntropyTensors(const CrossEntropyTensors& t, const CrossEntropy
   const std::size_t logits_stride = t.logits_stride != 0 ? t.logits_stride : V;
   const std::size_t grad_stride = t.grad_stride != 0 ? t.grad_stride : V;
   if (N > 0 && t.targets.data() == nullptr) return Status(StatusCode::kNullPointer, "cross_entropy: targets is null");
-  if (N > 0 && V > 0 && t.logits.data() == nullptr) return Status(StatusCode::kNullPointer, "cross_entropy: logits is null");
+  if (N > 0 && V > 0 && t.logits.data() == nullptr)
+    return Status(StatusCode::kNullPointer, "cross_entropy: logits is null");
   if (logits_stride < V || grad_stride < V) {
     return Status(StatusCode::kBadStride, "cross_entropy: a row stride is smaller than vocab");
   }
@@ -92,17 +94,16 @@ Status CheckCrossEntropyTensors(const CrossEntropyTensors& t, const CrossEntropy
   const std::size_t bytes = element_bytes(t.logits.type());
   const std::size_t rows[1] = {N}, one_row[1] = {1}, ls[1] = {logits_stride}, gs[1] = {grad_stride}, unit[1] = {1};
   Extent logits, grad, targets, weights, grad_output, loss, lse;
-  const bool fits =
-      (V == 0 || (TensorExtent(t.logits.data(), rows, ls, 1, V, bytes, &logits) &&
-                  (!has_grad || TensorExtent(t.grad.data(), rows, gs, 1, V, bytes, &grad)))) &&
-      TensorExtent(t.targets.data(), rows, unit, 1, 1, t.targets.is_int64() ? 8 : 4, &targets) &&
-      (o.class_weights == nullptr || V == 0 ||
-       TensorExtent(o.class_weights, one_row, unit, 1, V, sizeof(float), &weights)) &&
-      (t.grad_output == nullptr || !has_grad || grad_output_count == 0 ||
-       TensorExtent(t.grad_output, one_row, unit, 1, grad_output_count, sizeof(float), &grad_output)) &&
-      (t.loss == nullptr || loss_count == 0 ||
-       TensorExtent(t.loss, one_row, unit, 1, loss_count, sizeof(float), &loss)) &&
-      (t.lse == nullptr || TensorExtent(t.lse, rows, unit, 1, 1, sizeof(float), &lse));
+  const bool fits = (V == 0 || (TensorExtent(t.logits.data(), rows, ls, 1, V, bytes, &logits) &&
+                                (!has_grad || TensorExtent(t.grad.data(), rows, gs, 1, V, bytes, &grad)))) &&
+                    TensorExtent(t.targets.data(), rows, unit, 1, 1, t.targets.is_int64() ? 8 : 4, &targets) &&
+                    (o.class_weights == nullptr || V == 0 ||
+                     TensorExtent(o.class_weights, one_row, unit, 1, V, sizeof(float), &weights)) &&
+                    (t.grad_output == nullptr || !has_grad || grad_output_count == 0 ||
+                     TensorExtent(t.grad_output, one_row, unit, 1, grad_output_count, sizeof(float), &grad_output)) &&
+                    (t.loss == nullptr || loss_count == 0 ||
+                     TensorExtent(t.loss, one_row, unit, 1, loss_count, sizeof(float), &loss)) &&
+                    (t.lse == nullptr || TensorExtent(t.lse, rows, unit, 1, 1, sizeof(float), &lse));
   if (!fits) return Status(StatusCode::kBadStride, "cross_entropy: a tensor's extent exceeds PTRDIFF_MAX bytes");
   // Outputs overlap no input (but grad may be the logits, in place) and no
   // other output.
@@ -151,9 +152,12 @@ Status CheckCrossEntropyTensors(const CrossEntropyTensors& t, const CrossEntropy
 
 const char* reduction_name(Reduction reduction) {
   switch (reduction) {
-    case Reduction::kNone: return "none";
-    case Reduction::kSum: return "sum";
-    case Reduction::kMean: return "mean";
+    case Reduction::kNone:
+      return "none";
+    case Reduction::kSum:
+      return "sum";
+    case Reduction::kMean:
+      return "mean";
   }
   return "unknown";
 }

@@ -77,19 +77,18 @@ struct CrossEntropyJob {
     bool counted = false;       // not ignored
   };
   const CrossEntropyCall* call;
-  float* loss_rows;     // kNone: the loss output
-  double* row_losses;   // kSum, kMean over an executor: (ce, zl) per row
-  double* running;      // kSum, kMean on the calling thread: (sum ce, sum zl)
+  float* loss_rows;    // kNone: the loss output
+  double* row_losses;  // kSum, kMean over an executor: (ce, zl) per row
+  double* running;     // kSum, kMean on the calling thread: (sum ce, sum zl)
 
-  bool Ignored(std::size_t r) const {
-    return TargetAt(call->targets, call->targets_int64, r) == call->ignore_index;
-  }
+  bool Ignored(std::size_t r) const { return TargetAt(call->targets, call->targets_int64, r) == call->ignore_index; }
   const float* Weights(std::size_t begin) const {
     return call->params.weights != nullptr ? call->params.weights + begin : nullptr;
   }
   Stats ChunkStats(std::size_t r, std::size_t begin, std::size_t size) const {
     Stats s;
-    if (!Ignored(r)) call->table->training.logit_stats(call->logits.At(r, begin), Weights(begin), size, call->params, &s);
+    if (!Ignored(r))
+      call->table->training.logit_stats(call->logits.At(r, begin), Weights(begin), size, call->params, &s);
     return s;
   }
   void Merge(Stats* into, const Stats& next) const {
@@ -152,7 +151,9 @@ CrossEntropyJob::Row CrossEntropyJob::Finish(std::size_t r, const Stats& merged_
   const std::size_t t = static_cast<std::size_t>(TargetAt(c.targets, c.targets_int64, r));
   const float* weights = p.weights;
   const double w_t = weights != nullptr ? weights[t] : 1.0;
-  const double g_out = c.grad_output == nullptr ? 1.0 : c.reduction == Reduction::kNone ? c.grad_output[r] : c.grad_output[0];
+  const double g_out = c.grad_output == nullptr          ? 1.0
+                       : c.reduction == Reduction::kNone ? c.grad_output[r]
+                                                         : c.grad_output[0];
   const double g_ce = g_out * c.ce_scale, g_z = g_out * c.z_scale;
   const double one_hot = (1.0 - c.eps) * w_t;
   const double smooth = c.eps / static_cast<double>(c.logits.cols);
@@ -237,8 +238,8 @@ CrossEntropyJob::Row CrossEntropyJob::Finish(std::size_t r, const Stats& merged_
   const double w_smooth_t = t_masked ? 0.0 : w_t;
   row.has_target_grad = true;
   row.target = t;
-  row.target_grad = dcap_t * (k * c.inv_temperature * p_t - b * w_smooth_t * r_t -
-                              g_ce * one_hot * c.inv_temperature * r_t);
+  row.target_grad =
+      dcap_t * (k * c.inv_temperature * p_t - b * w_smooth_t * r_t - g_ce * one_hot * c.inv_temperature * r_t);
   return row;
 }
 

@@ -22,10 +22,10 @@
 #define SOFTKERN_DETAIL_STABLEMAX_INL_HPP_
 #endif
 
+#include <hwy/highway.h>
+
 #include <cmath>
 #include <cstddef>
-
-#include <hwy/highway.h>
 
 #include "softkern/detail/cross_entropy-inl.hpp"
 #include "softkern/detail/softmax-inl.hpp"
@@ -78,7 +78,8 @@ struct StableMaxAcc {
       const auto finite = hn::Ne(x, hn::Set(d, -kInf));
       const VF wx = kWeights ? w : hn::Set(d, 1.0f);
       const VF weighted = hn::Add(s.weighted.Get(d), hn::IfThenElseZero(finite, hn::Mul(wx, StableMaxLog(d, z))));
-      s = State{StoredVF(d, sum), StoredVF(d, weighted), StoredVF(d, hn::Add(s.weight.Get(d), hn::IfThenElseZero(finite, wx)))};
+      s = State{StoredVF(d, sum), StoredVF(d, weighted),
+                StoredVF(d, hn::Add(s.weight.Get(d), hn::IfThenElseZero(finite, wx)))};
     } else {
       s.sum = StoredVF(d, sum);
     }
@@ -125,8 +126,7 @@ HWY_INLINE LogitStats StableMaxStatsWith(DF d, const T* x, const float* weights,
 }
 
 template <class T>
-HWY_INLINE LogitStats StableMaxStats(DF d, const T* x, const float* weights, std::size_t n,
-                                     const LogitParams& params) {
+HWY_INLINE LogitStats StableMaxStats(DF d, const T* x, const float* weights, std::size_t n, const LogitParams& params) {
   const bool cap = params.softcap != 0.0f;
   if (!params.smoothing) {
     return cap ? StableMaxStatsWith<T, true, false, false>(d, x, weights, n, params)

@@ -107,7 +107,8 @@ struct StableMaxRowsJob {
     return sum;
   }
   void ChunkMap(std::size_t r, std::size_t begin, std::size_t size, const Row& row) const {
-    if (row.mode == Row::Mode::kMap) table->training.stablemax_map(x.At(r, begin), y.At(r, begin), size, params, row.sum);
+    if (row.mode == Row::Mode::kMap)
+      table->training.stablemax_map(x.At(r, begin), y.At(r, begin), size, params, row.sum);
   }
   void Post(std::size_t r, const Row& row) const {
     const RowParams& p = params.exp;
@@ -141,8 +142,10 @@ void RunStableMaxRows(const KernelTable* table, const void* x, std::size_t x_str
 
 const char* normaliser_name(Normaliser normaliser) {
   switch (normaliser) {
-    case Normaliser::kSoftmax: return "softmax";
-    case Normaliser::kStableMax: return "stablemax";
+    case Normaliser::kSoftmax:
+      return "softmax";
+    case Normaliser::kStableMax:
+      return "stablemax";
   }
   return "unknown";
 }

@@ -109,56 +109,68 @@ Status SoftmaxBackwardRows(const void* y, std::size_t y_stride, const void* dy, 
 }  // namespace
 }  // namespace detail
 
-Status softmax_backward(const float* y, const float* dy, float* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status softmax_backward(const float* y, const float* dy, float* dx, std::size_t n,
+                        const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kFloat32, false, options);
 }
 Status softmax_backward_rows(const float* y, std::size_t y_stride, const float* dy, std::size_t dy_stride, float* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
-  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat32, false,
-                                     options);
+                             std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                             const SoftmaxBackwardOptions& options) {
+  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat32,
+                                     false, options);
 }
 
-Status log_softmax_backward(const float* y, const float* dy, float* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status log_softmax_backward(const float* y, const float* dy, float* dx, std::size_t n,
+                            const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kFloat32, true, options);
 }
-Status log_softmax_backward_rows(const float* y, std::size_t y_stride, const float* dy, std::size_t dy_stride, float* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
+Status log_softmax_backward_rows(const float* y, std::size_t y_stride, const float* dy, std::size_t dy_stride,
+                                 float* dx, std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                                 const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat32, true,
                                      options);
 }
 
-Status softmax_backward(const bfloat16* y, const bfloat16* dy, bfloat16* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status softmax_backward(const bfloat16* y, const bfloat16* dy, bfloat16* dx, std::size_t n,
+                        const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kBFloat16, false, options);
 }
-Status softmax_backward_rows(const bfloat16* y, std::size_t y_stride, const bfloat16* dy, std::size_t dy_stride, bfloat16* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
-  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kBFloat16, false,
-                                     options);
+Status softmax_backward_rows(const bfloat16* y, std::size_t y_stride, const bfloat16* dy, std::size_t dy_stride,
+                             bfloat16* dx, std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                             const SoftmaxBackwardOptions& options) {
+  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kBFloat16,
+                                     false, options);
 }
 
-Status log_softmax_backward(const bfloat16* y, const bfloat16* dy, bfloat16* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status log_softmax_backward(const bfloat16* y, const bfloat16* dy, bfloat16* dx, std::size_t n,
+                            const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kBFloat16, true, options);
 }
-Status log_softmax_backward_rows(const bfloat16* y, std::size_t y_stride, const bfloat16* dy, std::size_t dy_stride, bfloat16* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
-  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kBFloat16, true,
-                                     options);
+Status log_softmax_backward_rows(const bfloat16* y, std::size_t y_stride, const bfloat16* dy, std::size_t dy_stride,
+                                 bfloat16* dx, std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                                 const SoftmaxBackwardOptions& options) {
+  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kBFloat16,
+                                     true, options);
 }
 
-Status softmax_backward(const float16* y, const float16* dy, float16* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status softmax_backward(const float16* y, const float16* dy, float16* dx, std::size_t n,
+                        const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kFloat16, false, options);
 }
-Status softmax_backward_rows(const float16* y, std::size_t y_stride, const float16* dy, std::size_t dy_stride, float16* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
-  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat16, false,
-                                     options);
+Status softmax_backward_rows(const float16* y, std::size_t y_stride, const float16* dy, std::size_t dy_stride,
+                             float16* dx, std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                             const SoftmaxBackwardOptions& options) {
+  return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat16,
+                                     false, options);
 }
 
-Status log_softmax_backward(const float16* y, const float16* dy, float16* dx, std::size_t n, const SoftmaxBackwardOptions& options) {
+Status log_softmax_backward(const float16* y, const float16* dy, float16* dx, std::size_t n,
+                            const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, n, dy, n, dx, n, 1, n, ElementType::kFloat16, true, options);
 }
-Status log_softmax_backward_rows(const float16* y, std::size_t y_stride, const float16* dy, std::size_t dy_stride, float16* dx,
-       std::size_t dx_stride, std::size_t rows, std::size_t cols, const SoftmaxBackwardOptions& options) {
+Status log_softmax_backward_rows(const float16* y, std::size_t y_stride, const float16* dy, std::size_t dy_stride,
+                                 float16* dx, std::size_t dx_stride, std::size_t rows, std::size_t cols,
+                                 const SoftmaxBackwardOptions& options) {
   return detail::SoftmaxBackwardRows(y, y_stride, dy, dy_stride, dx, dx_stride, rows, cols, ElementType::kFloat16, true,
                                      options);
 }
