@@ -20,11 +20,6 @@ namespace {
 
 using softkern::CrossEntropyTensors;
 
-constexpr ElementType kTypes[] = {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16};
-const char* type_name(ElementType t) {
-  return t == ElementType::kFloat32 ? "f32" : t == ElementType::kBFloat16 ? "bf16" : "f16";
-}
-
 enum class Grad { kNone, kApart, kInPlace };
 
 // One call's inputs.

@@ -19,10 +19,6 @@ namespace {
 
 using softkern::SoftmaxBackwardOptions;
 
-constexpr ElementType kTypes[] = {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16};
-const char* type_name(ElementType t) {
-  return t == ElementType::kFloat32 ? "f32" : t == ElementType::kBFloat16 ? "bf16" : "f16";
-}
 
 // Calls the backward function of `type` on TypedMatrix buffers.
 Status call_backward(bool log, ElementType type, TypedMatrix& y, TypedMatrix& dy, TypedMatrix& dx,

@@ -25,6 +25,11 @@ using softkern::Reduction;
 
 inline constexpr double kU = bound::kUnitRoundoff;
 
+inline constexpr ElementType kTypes[] = {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16};
+inline const char* type_name(ElementType t) {
+  return t == ElementType::kFloat32 ? "f32" : t == ElementType::kBFloat16 ? "bf16" : "f16";
+}
+
 // The unit roundoff of storing to an element type, and its smallest step
 // (the absolute error of a result rounded into the subnormal range).
 inline double unit_roundoff(ElementType type) {

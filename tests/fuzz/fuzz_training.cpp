@@ -63,8 +63,6 @@ class Bytes {
   std::abort();
 }
 
-constexpr ElementType kTypes[] = {ElementType::kFloat32, ElementType::kBFloat16, ElementType::kFloat16};
-
 void* Typed(TypedMatrix& m) { return m.data(); }
 
 // softmax_backward / log_softmax_backward on random (y, dy).

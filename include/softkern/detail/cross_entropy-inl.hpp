@@ -54,6 +54,33 @@ struct CapVectors {
   }
 };
 
+// Calls f(cap, smoothing, weights), three std::bool_constant tags, for the
+// call's soft-cap, label smoothing and class weights (which only label
+// smoothing reads in a pass): the passes' instantiations, chosen once per
+// chunk.
+template <class F>
+HWY_INLINE decltype(auto) WithLogitVariant(const LogitParams& p, const float* weights, const F& f) {
+  using Yes = std::true_type;
+  using No = std::false_type;
+  const bool cap = p.softcap != 0.0f;
+  if (!p.smoothing) return cap ? f(Yes(), No(), No()) : f(No(), No(), No());
+  if (weights != nullptr) return cap ? f(Yes(), Yes(), Yes()) : f(No(), Yes(), Yes());
+  return cap ? f(Yes(), Yes(), No()) : f(No(), Yes(), No());
+}
+
+// A gradient map over one chunk: with class weights, the logits and the
+// weights in step (MapPair); without, the logits alone (MapRow), w = 0.
+template <bool kWeights, class T, class G>
+HWY_INLINE void MapLogitGradient(DF d, const T* x, const float* weights, T* dx, std::size_t n, const G& gradient) {
+  if constexpr (kWeights) {
+    MapPair(d, x, weights, dx, n, gradient);
+  } else {
+    (void)weights;
+    MapRow(d, x, dx, n, /*stream=*/false,
+           [SOFTKERN_MAP_CAPTURE](VF x_v) HWY_ATTR { return gradient(x_v, hn::Zero(d)); });
+  }
+}
+
 // Label smoothing's sums over v[0, n) (weights w, or 1 each when w is
 // null): sum w v and sum w over the entries that are not -inf. The tail
 // reads -inf, which is left out.
@@ -148,13 +175,9 @@ HWY_INLINE LogitStats LogitStatsWith(DF d, const T* x, const float* weights, std
 template <class T>
 HWY_INLINE LogitStats SoftmaxLogitStats(DF d, const T* x, const float* weights, std::size_t n,
                                         const LogitParams& params) {
-  const bool cap = params.softcap != 0.0f;
-  if (params.smoothing) {
-    return cap ? LogitStatsWith<T, true, true>(d, x, weights, n, params)
-               : LogitStatsWith<T, false, true>(d, x, weights, n, params);
-  }
-  return cap ? LogitStatsWith<T, true, false>(d, x, weights, n, params)
-             : LogitStatsWith<T, false, false>(d, x, weights, n, params);
+  return WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto) HWY_ATTR {
+    return LogitStatsWith<T, decltype(cap)::value, decltype(smoothing)::value>(d, x, weights, n, params);
+  });
 }
 
 // dx = dcap (a p - b w) over one chunk; b w is 0 for -inf logits (and left
@@ -180,28 +203,16 @@ HWY_INLINE void SoftmaxGradientWith(DF d, const T* x, const float* weights, T* d
     if constexpr (kCap) g = hn::Mul(g, derivative);
     return g;
   };
-  if constexpr (kWeights) {
-    MapPair(d, x, weights, dx, n, gradient);
-  } else {
-    MapRow(d, x, dx, n, /*stream=*/false,
-           [SOFTKERN_MAP_CAPTURE](VF x_v) HWY_ATTR { return gradient(x_v, hn::Zero(d)); });
-  }
+  MapLogitGradient<kWeights>(d, x, weights, dx, n, gradient);
 }
 
 template <class T>
 HWY_INLINE void SoftmaxGradient(DF d, const T* x, const float* weights, T* dx, std::size_t n,
                                 const LogitParams& params, const LogitGradient& row) {
-  const bool cap = params.softcap != 0.0f;
-  if (!params.smoothing) {
-    return cap ? SoftmaxGradientWith<true, false, false>(d, x, weights, dx, n, params, row)
-               : SoftmaxGradientWith<false, false, false>(d, x, weights, dx, n, params, row);
-  }
-  if (weights != nullptr) {
-    return cap ? SoftmaxGradientWith<true, true, true>(d, x, weights, dx, n, params, row)
-               : SoftmaxGradientWith<false, true, true>(d, x, weights, dx, n, params, row);
-  }
-  return cap ? SoftmaxGradientWith<true, true, false>(d, x, weights, dx, n, params, row)
-             : SoftmaxGradientWith<false, true, false>(d, x, weights, dx, n, params, row);
+  WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto weighted) HWY_ATTR {
+    SoftmaxGradientWith<decltype(cap)::value, decltype(smoothing)::value, decltype(weighted)::value>(
+        d, x, weights, dx, n, params, row);
+  });
 }
 
 }  // namespace HWY_NAMESPACE

@@ -126,18 +126,12 @@ HWY_INLINE LogitStats StableMaxStatsWith(DF d, const T* x, const float* weights,
 }
 
 template <class T>
-HWY_INLINE LogitStats StableMaxStats(DF d, const T* x, const float* weights, std::size_t n, const LogitParams& params) {
-  const bool cap = params.softcap != 0.0f;
-  if (!params.smoothing) {
-    return cap ? StableMaxStatsWith<T, true, false, false>(d, x, weights, n, params)
-               : StableMaxStatsWith<T, false, false, false>(d, x, weights, n, params);
-  }
-  if (weights != nullptr) {
-    return cap ? StableMaxStatsWith<T, true, true, true>(d, x, weights, n, params)
-               : StableMaxStatsWith<T, false, true, true>(d, x, weights, n, params);
-  }
-  return cap ? StableMaxStatsWith<T, true, true, false>(d, x, weights, n, params)
-             : StableMaxStatsWith<T, false, true, false>(d, x, weights, n, params);
+HWY_INLINE LogitStats StableMaxStats(DF d, const T* x, const float* weights, std::size_t n,
+                                     const LogitParams& params) {
+  return WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto weighted) HWY_ATTR {
+    return StableMaxStatsWith<T, decltype(cap)::value, decltype(smoothing)::value, decltype(weighted)::value>(
+        d, x, weights, n, params);
+  });
 }
 
 // dx = dcap (a s'(z) - b w / (1 + |z|)) over one chunk (file comment); b w is
@@ -161,28 +155,16 @@ HWY_INLINE void StableMaxGradientWith(DF d, const T* x, const float* weights, T*
     if constexpr (kCap) g = hn::Mul(g, derivative);
     return g;
   };
-  if constexpr (kWeights) {
-    MapPair(d, x, weights, dx, n, gradient);
-  } else {
-    MapRow(d, x, dx, n, /*stream=*/false,
-           [SOFTKERN_MAP_CAPTURE](VF x_v) HWY_ATTR { return gradient(x_v, hn::Zero(d)); });
-  }
+  MapLogitGradient<kWeights>(d, x, weights, dx, n, gradient);
 }
 
 template <class T>
 HWY_INLINE void StableMaxGradient(DF d, const T* x, const float* weights, T* dx, std::size_t n,
                                   const LogitParams& params, const LogitGradient& row) {
-  const bool cap = params.softcap != 0.0f;
-  if (!params.smoothing) {
-    return cap ? StableMaxGradientWith<true, false, false>(d, x, weights, dx, n, params, row)
-               : StableMaxGradientWith<false, false, false>(d, x, weights, dx, n, params, row);
-  }
-  if (weights != nullptr) {
-    return cap ? StableMaxGradientWith<true, true, true>(d, x, weights, dx, n, params, row)
-               : StableMaxGradientWith<false, true, true>(d, x, weights, dx, n, params, row);
-  }
-  return cap ? StableMaxGradientWith<true, true, false>(d, x, weights, dx, n, params, row)
-             : StableMaxGradientWith<false, true, false>(d, x, weights, dx, n, params, row);
+  WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto weighted) HWY_ATTR {
+    StableMaxGradientWith<decltype(cap)::value, decltype(smoothing)::value, decltype(weighted)::value>(
+        d, x, weights, dx, n, params, row);
+  });
 }
 
 // Forward StableMax (softmax rows with Normaliser::kStableMax): y = s(z) / S,
