@@ -375,6 +375,19 @@ TEST(StableMax, SpecialRows) {
   });
 }
 
+// 16-bit rows longer than a float block (16384 elements).
+TEST(StableMax, LongSixteenBitRows) {
+  for_each_supported_isa([](Isa) {
+    FailureLog failures;
+    for (ElementType type : {ElementType::kBFloat16, ElementType::kFloat16}) {
+      check_stablemax_row(type, make_row(Distribution::kLogits, 40000, 9), make_options(1.0f, true, true, 1.0f), true,
+                          failures, "long");
+      check_stablemax_row(type, make_row(Distribution::kWide, 33000, 9), make_options(0.5f, false, false, 0.0f), false,
+                          failures, "long");
+    }
+  });
+}
+
 TEST(StableMax, SameBitsWithAnyExecutor) {
   for_each_supported_isa([](Isa) {
     for (std::size_t rows : {std::size_t{1}, std::size_t{5}}) {

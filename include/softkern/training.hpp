@@ -191,7 +191,8 @@ struct CrossEntropyOptions {
   // (never weighted; kMean averages it over the non-ignored rows).
   float z_loss = 0.0f;
   // Soft-cap (Gemma 2): each logit x becomes softcap * tanh(x / softcap)
-  // before the temperature. 0: none; otherwise finite and > 0.
+  // before the temperature. 0: none; otherwise finite and > 0, with kSoftmax
+  // (StableMax grows linearly and needs no cap).
   float softcap = 0.0f;
   // z = capped logit / T, T in [2^-8, 2^8] (a finite range: the temperature
   // is folded into the exponential's constants, docs/training.md).

@@ -47,6 +47,9 @@ Status CheckCrossEntropyOptions(const CrossEntropyOptions& o, std::size_t vocab,
   if (!(o.softcap >= 0.0f) || !std::isfinite(o.softcap)) {
     return Status(StatusCode::kBadArgument, "cross_entropy: softcap must be finite and > 0 (0: none)");
   }
+  if (o.softcap != 0.0f && o.normaliser == Normaliser::kStableMax) {
+    return Status(StatusCode::kBadArgument, "cross_entropy: softcap applies to Normaliser::kSoftmax only");
+  }
   if (o.class_weights != nullptr) {
     for (std::size_t c = 0; c < vocab; ++c) {
       if (!std::isfinite(o.class_weights[c])) {
@@ -143,7 +146,7 @@ Status CheckCrossEntropyTensors(const CrossEntropyTensors& t, const CrossEntropy
   call->targets = t.targets.data();
   call->targets_int64 = t.targets.is_int64();
   call->lse = t.lse;
-  call->grad_output = t.grad_output;
+  call->grad_output = has_grad ? t.grad_output : nullptr;  // read only for the gradient
   return Status::Ok();
 }
 

@@ -92,18 +92,7 @@ struct CrossEntropyJob {
     return s;
   }
   void Merge(Stats* into, const Stats& next) const {
-    if (call->params.normaliser == Normaliser::kSoftmax) {
-      RowStats a{into->max, kTwoPassEmptyExponent, into->sum, into->nan};
-      MergeOnline(&a, RowStats{next.max, kTwoPassEmptyExponent, next.sum, next.nan},
-                  call->params.exp.inv_temperature_f64);
-      into->max = a.max;
-      into->sum = a.sum;
-    } else {
-      into->sum += next.sum;
-    }
-    into->nan |= next.nan || std::isnan(next.sum);
-    into->weighted += next.weighted;
-    into->weight += next.weight;
+    MergeLogitStats(into, next, call->params.normaliser, call->params.exp.inv_temperature_f64);
   }
 
   Row Finish(std::size_t r, const Stats& merged) const;

@@ -4,14 +4,13 @@
 // Re-included once per target (Highway's toggle guard below). StableMax
 // (Prieto et al. 2025) normalises s(z) = z + 1 (z >= 0), 1 / (1 - z) (z < 0)
 // instead of e^z: no exponential and no maximum, so a row is one sum and
-// one map (2 reads + 1 write), whatever the logits' range. z = v / T, v the
-// logit or its soft-capped value (cross_entropy-inl.hpp: CapVectors).
+// one map (2 reads + 1 write), whatever the logits' range. z = x / T.
 //  - p_i = s(z_i) / S, S = sum_j s(z_j) (+ s(sink / T) for a forward sink);
 //  - log p_i = sign(z_i) log(1 + |z_i|) - log S;
 //  - d log S / dz_i = s'(z_i) / S, s' = 1 (z >= 0) or 1 / (1 - z)^2, and
 //    d log s(z_i) / dz_i = 1 / (1 + |z_i|): the cross-entropy gradient
-//    dx_i = dcap_i (a s'(z_i) - b w_i / (1 + |z_i|)), a and b from the
-//    driver (cross_entropy_impl.hpp).
+//    dx_i = a s'(z_i) - b w_i / (1 + |z_i|), a and b from the driver
+//    (cross_entropy_impl.hpp).
 // S is summed in float over the reduction tree; rows where it leaves the
 // normal float range (|z| near FLT_MAX) are redone in double by the driver.
 
@@ -40,29 +39,22 @@ namespace detail {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// z = v / T from a logit, with the soft-cap's derivative.
-template <bool kCap>
+// z = x / T (StableMax takes no soft-cap: cross_entropy rejects the pair).
 struct StableMaxInput {
-  CapVectors cap;
   StoredVF inv_temperature;
-  HWY_INLINE StableMaxInput(DF d, const LogitParams& p)
-      : cap(d, p), inv_temperature(d, hn::Set(d, p.exp.inv_temperature)) {}
-  HWY_INLINE VF Z(DF d, VF x, VF* derivative) const {
-    VF v = x;
-    if constexpr (kCap) v = cap.Apply(d, x, derivative);
-    return hn::Mul(v, inv_temperature.Get(d));
-  }
+  HWY_INLINE StableMaxInput(DF d, const LogitParams& p) : inv_temperature(d, hn::Set(d, p.exp.inv_temperature)) {}
+  HWY_INLINE VF Z(DF d, VF x) const { return hn::Mul(x, inv_temperature.Get(d)); }
 };
 
 // The sum of s(z) per lane and, with kSmoothing, sum w log s(z) and sum w
 // over the entries that are not -inf. Walks the logits and the weights in
 // step (without weights, the logits twice: the second row is not read).
 // The tail is padded with -inf, s = 0.
-template <bool kCap, bool kSmoothing, bool kWeights>
+template <bool kSmoothing, bool kWeights>
 struct StableMaxAcc {
   static constexpr float kFillA = -kInf;
   static constexpr float kFillB = 0.0f;
-  StableMaxInput<kCap> input;
+  StableMaxInput input;
   struct State {
     StoredVF sum, weighted, weight;
   };
@@ -70,8 +62,7 @@ struct StableMaxAcc {
     return State{StoredVF(d, hn::Zero(d)), StoredVF(d, hn::Zero(d)), StoredVF(d, hn::Zero(d))};
   }
   HWY_INLINE void Add(DF d, State& s, VF x, VF w) const {
-    VF derivative = hn::Set(d, 1.0f);
-    const VF z = input.Z(d, x, &derivative);
+    const VF z = input.Z(d, x);
     VF inverse;
     const VF sum = hn::Add(s.sum.Get(d), StableMaxS(d, z, &inverse));
     if constexpr (kSmoothing) {
@@ -92,9 +83,9 @@ struct StableMaxAcc {
 };
 
 // ReduceTree's leaf for StableMaxAcc: the leaf's logits and their weights.
-template <class T, bool kCap, bool kSmoothing, bool kWeights>
+template <class T, bool kSmoothing, bool kWeights>
 struct StableMaxLeaf {
-  using Acc = StableMaxAcc<kCap, kSmoothing, kWeights>;
+  using Acc = StableMaxAcc<kSmoothing, kWeights>;
   using State = typename Acc::State;
   Acc acc;
   const T* chunk;
@@ -110,10 +101,10 @@ struct StableMaxLeaf {
   }
 };
 
-template <class T, bool kCap, bool kSmoothing, bool kWeights>
+template <class T, bool kSmoothing, bool kWeights>
 HWY_INLINE LogitStats StableMaxStatsWith(DF d, const T* x, const float* weights, std::size_t n,
                                          const LogitParams& params) {
-  const StableMaxLeaf<T, kCap, kSmoothing, kWeights> leaf{{StableMaxInput<kCap>(d, params)}, x, weights};
+  const StableMaxLeaf<T, kSmoothing, kWeights> leaf{{StableMaxInput(d, params)}, x, weights};
   const auto state = ReduceTree(d, leaf, x, static_cast<T*>(nullptr), n);
   LogitStats stats;
   stats.sum = HorizontalSum(d, state.sum.Get(d));
@@ -128,22 +119,20 @@ HWY_INLINE LogitStats StableMaxStatsWith(DF d, const T* x, const float* weights,
 template <class T>
 HWY_INLINE LogitStats StableMaxStats(DF d, const T* x, const float* weights, std::size_t n,
                                      const LogitParams& params) {
-  return WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto weighted) HWY_ATTR {
-    return StableMaxStatsWith<T, decltype(cap)::value, decltype(smoothing)::value, decltype(weighted)::value>(
-        d, x, weights, n, params);
+  return WithLogitVariant(params, weights, [&](auto, auto smoothing, auto weighted) HWY_ATTR {
+    return StableMaxStatsWith<T, decltype(smoothing)::value, decltype(weighted)::value>(d, x, weights, n, params);
   });
 }
 
-// dx = dcap (a s'(z) - b w / (1 + |z|)) over one chunk (file comment); b w is
+// dx = a s'(z) - b w / (1 + |z|) over one chunk (file comment); b w is
 // 0 for -inf logits and left out without label smoothing.
-template <bool kCap, bool kSmoothing, bool kWeights, class T>
+template <bool kSmoothing, bool kWeights, class T>
 HWY_INLINE void StableMaxGradientWith(DF d, const T* x, const float* weights, T* dx, std::size_t n,
                                       const LogitParams& params, const LogitGradient& row) {
-  const StableMaxInput<kCap> input(d, params);
+  const StableMaxInput input(d, params);
   const VF a = hn::Set(d, row.a), b = hn::Set(d, row.b);
   const auto gradient = [SOFTKERN_MAP_CAPTURE](VF x_v, VF w) HWY_ATTR {
-    VF derivative = hn::Set(d, 1.0f);
-    const VF z = input.Z(d, x_v, &derivative);
+    const VF z = input.Z(d, x_v);
     VF inverse;
     StableMaxS(d, z, &inverse);
     const VF slope = hn::IfThenElse(hn::Ge(z, hn::Zero(d)), hn::Set(d, 1.0f), hn::Mul(inverse, inverse));
@@ -152,7 +141,6 @@ HWY_INLINE void StableMaxGradientWith(DF d, const T* x, const float* weights, T*
       const VF bw = hn::IfThenZeroElse(hn::Eq(x_v, hn::Set(d, -kInf)), kWeights ? hn::Mul(b, w) : b);
       g = hn::NegMulAdd(bw, inverse, g);
     }
-    if constexpr (kCap) g = hn::Mul(g, derivative);
     return g;
   };
   MapLogitGradient<kWeights>(d, x, weights, dx, n, gradient);
@@ -161,9 +149,8 @@ HWY_INLINE void StableMaxGradientWith(DF d, const T* x, const float* weights, T*
 template <class T>
 HWY_INLINE void StableMaxGradient(DF d, const T* x, const float* weights, T* dx, std::size_t n,
                                   const LogitParams& params, const LogitGradient& row) {
-  WithLogitVariant(params, weights, [&](auto cap, auto smoothing, auto weighted) HWY_ATTR {
-    StableMaxGradientWith<decltype(cap)::value, decltype(smoothing)::value, decltype(weighted)::value>(
-        d, x, weights, dx, n, params, row);
+  WithLogitVariant(params, weights, [&](auto, auto smoothing, auto weighted) HWY_ATTR {
+    StableMaxGradientWith<decltype(smoothing)::value, decltype(weighted)::value>(d, x, weights, dx, n, params, row);
   });
 }
 
@@ -171,20 +158,19 @@ HWY_INLINE void StableMaxGradient(DF d, const T* x, const float* weights, T* dx,
 // log: log s(z) - log S (-inf for a -inf logit). No soft-cap here.
 template <class T>
 HWY_INLINE void StableMaxMap(DF d, const T* x, T* y, std::size_t n, const LogitParams& params, double sum) {
-  const StableMaxInput<false> input(d, params);
+  const StableMaxInput input(d, params);
   if (params.exp.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(sum)));
     MapRow(d, x, y, n, params.exp.stream, [SOFTKERN_MAP_CAPTURE](VF x_v) HWY_ATTR {
-      VF unused;
-      const VF z = input.Z(d, x_v, &unused);
+      const VF z = input.Z(d, x_v);
       const VF log_p = hn::Sub(StableMaxLog(d, z), log_sum);
       return hn::IfThenElse(hn::Eq(x_v, hn::Set(d, -kInf)), x_v, log_p);
     });
   } else {
     const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / sum));
     MapRow(d, x, y, n, params.exp.stream, [SOFTKERN_MAP_CAPTURE](VF x_v) HWY_ATTR {
-      VF inverse, unused;
-      return hn::Mul(StableMaxS(d, input.Z(d, x_v, &unused), &inverse), inv_sum);
+      VF inverse;
+      return hn::Mul(StableMaxS(d, input.Z(d, x_v), &inverse), inv_sum);
     });
   }
 }

@@ -7,9 +7,11 @@
 #ifndef SOFTKERN_DETAIL_TRAINING_PARAMS_HPP_
 #define SOFTKERN_DETAIL_TRAINING_PARAMS_HPP_
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 
+#include "softkern/detail/row_stats.hpp"
 #include "softkern/detail/softmax_params.hpp"
 #include "softkern/element_types.hpp"
 #include "softkern/softmax.hpp"
@@ -66,6 +68,23 @@ struct LogitStats {
   double weight = 0.0;  // sum w_c over the same classes (their count without weights)
   bool nan = false;     // a NaN was seen
 };
+
+// Merges the LogitStats of the next chunk of a row into `into`: the online
+// (max, sum) pairs (softmax, at 1/T = inv_temperature) or the sums
+// (StableMax), and the smoothing sums.
+inline void MergeLogitStats(LogitStats* into, const LogitStats& next, Normaliser normaliser, double inv_temperature) {
+  if (normaliser == Normaliser::kSoftmax) {
+    RowStats a{into->max, kTwoPassEmptyExponent, into->sum, into->nan};
+    MergeOnline(&a, RowStats{next.max, kTwoPassEmptyExponent, next.sum, next.nan}, inv_temperature);
+    into->max = a.max;
+    into->sum = a.sum;
+  } else {
+    into->sum += next.sum;
+  }
+  into->nan |= next.nan || std::isnan(next.sum);
+  into->weighted += next.weighted;
+  into->weight += next.weight;
+}
 
 // The constants of one row's gradient map: dx_i = dcap_i (a p_i - b w_i),
 // with w_i = 0 for a -inf logit, p_i the row's probability (kSoftmax:
