@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   softkern_bench::RegisterSoftmaxBenchmarks(config, peers);
   softkern_bench::RegisterAttentionBenchmarks(config.smoke);
   softkern_bench::RegisterSamplingBenchmarks(config.smoke);
+  softkern_bench::RegisterTrainingBenchmarks(config.smoke);
 
   softkern_bench::ProgressReporter reporter(raw);
   const std::size_t matched = benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -76,6 +76,11 @@ std::string PartOf(const std::string& name) {
   if (first == "roofline_twin" && p.size() >= 3) {
     return p[1] == "attention_kv" ? "attention decode" : SoftmaxPart(p[2]);
   }
+  const std::string& last_word = p.size() >= 3 && first == "peer" ? p[2] : first;
+  if (last_word == "softmax_backward" || last_word == "log_softmax_backward" || first == "backward_twin") {
+    return "softmax backward";
+  }
+  if (last_word == "cross_entropy" || first == "cross_entropy_twin") return "cross-entropy";
   if (first == "peer" && p.size() >= 3) return SoftmaxPart(p[2]);
   if (first == "softmax_rows_threads" || first == "softmax_threads") return "softmax threads";
   if (first == "softmax_bf16" || first == "softmax_f16") return "softmax 16-bit rows";

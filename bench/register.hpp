@@ -31,6 +31,10 @@ void RegisterAttentionBenchmarks(bool smoke);
 // softmax-then-sort reference and PyTorch's sort/softmax/multinomial.
 void RegisterSamplingBenchmarks(bool smoke);
 
+// training_bench.cpp: softmax and log-softmax backward, cross-entropy forward
+// + backward, their 2R1W twins and PyTorch.
+void RegisterTrainingBenchmarks(bool smoke);
+
 }  // namespace softkern_bench
 
 #endif  // SOFTKERN_BENCH_REGISTER_HPP_

@@ -5,7 +5,7 @@
 #   2. ThreadSanitizer, the concurrency test (8 threads calling every public
 #      function while another forces and resets the target), the dispatch
 #      tests, and the tests of work split across threads (softmax rows and
-#      long rows, attention).
+#      long rows, attention, the training kernels' rows and chunks).
 # Prints each CTest summary line; exits non-zero on any failure or report.
 #
 #   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14] [--only asan|tsan]
@@ -59,10 +59,11 @@ cmake -S "$repo" -B "$work/tsan" "${common[@]}" \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
   >"$work.tsan-configure.log" 2>&1 || { cat "$work.tsan-configure.log"; exit 1; }
 cmake --build "$work/tsan" -j"$jobs" --target test_concurrency test_dispatch test_threads \
-  test_attention_threads test_sampling isa_env_probe
+  test_attention_threads test_sampling test_training test_cross_entropy isa_env_probe
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$work/tsan" -j"$jobs" --output-on-failure \
-  -R '^(concurrency|dispatch|threads|attention_threads)\.|^sampling\.Sampling\.(SameToken|RowsEqual)' | tee "$work.tsan.log"
+  -R '^(concurrency|dispatch|threads|attention_threads)\.|^sampling\.Sampling\.(SameToken|RowsEqual)|^training\..*SameBits|^cross_entropy\..*AnyExecutor' \
+  | tee "$work.tsan.log"
 tsan_line=$(grep -E '^[0-9]+% tests passed' "$work.tsan.log" | tail -n1)
 echo "-- TSan: ${tsan_line} ($((SECONDS - start))s)"
 fi

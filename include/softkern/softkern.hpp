@@ -16,5 +16,6 @@
 #include "softkern/sampling.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
+#include "softkern/training.hpp"
 
 #endif  // SOFTKERN_SOFTKERN_HPP_

@@ -67,6 +67,25 @@ enum class StreamingStores : int {
 };
 inline constexpr int kStreamingStoresCount = 3;
 
+// What turns a row of logits into probabilities. Not an Algorithm: the
+// algorithms are ways of computing the same exponential softmax, this is a
+// different function (its passes are its own: one sum, one map, 2 reads + 1
+// write, and SoftmaxOptions::algorithm does not apply).
+enum class Normaliser : int {
+  // p_i = e^{z_i} / sum_j e^{z_j}, z = x / T.
+  kSoftmax = 0,
+  // StableMax (Prieto et al. 2025, "Grokking at the edge of numerical
+  // stability"): p_i = s(z_i) / sum_j s(z_j), s(z) = z + 1 for z >= 0 and
+  // 1 / (1 - z) below. No exponential, no maximum; log: log s(z_i) - log sum.
+  // A sink adds s(sink / T) to the denominator. -inf gives 0, +inf entries
+  // share the mass, NaN makes the row NaN, as for kSoftmax.
+  kStableMax,
+};
+inline constexpr int kNormaliserCount = 2;
+
+// "softmax", "stablemax".
+const char* normaliser_name(Normaliser normaliser);
+
 struct SoftmaxOptions {
   Algorithm algorithm = Algorithm::kAuto;
   // softmax(x / temperature), temperature in [2^-100, 2^100] (other values,
@@ -86,6 +105,9 @@ struct SoftmaxOptions {
   // task each; every row is computed exactly as it would be alone, so the
   // results are bit-identical whatever the executor and its thread count.
   Executor* executor = nullptr;
+  // kSoftmax, or kStableMax (above). Last, so that aggregate and designated
+  // initialisers written for the fields before it keep their meaning.
+  Normaliser normaliser = Normaliser::kSoftmax;
 };
 
 // y[i] = softmax(x)[i] for i in [0, n).

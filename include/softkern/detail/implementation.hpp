@@ -33,6 +33,7 @@
 #include "softkern/detail/thread_pool.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/softmax.hpp"
+#include "softkern/training.hpp"
 
 // ---------------------------------------------------------------- expansion
 //
@@ -57,5 +58,7 @@
 #include "softkern/detail/softmax_calls.hpp"
 #include "softkern/detail/attention_impl.hpp"
 #include "softkern/detail/sampling_impl.hpp"
+#include "softkern/detail/training_impl.hpp"
+#include "softkern/detail/cross_entropy_calls.hpp"
 
 #endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_

@@ -15,6 +15,7 @@
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/sampling_params.hpp"
 #include "softkern/detail/softmax_params.hpp"
+#include "softkern/detail/training_params.hpp"
 #include "softkern/dispatch.hpp"
 
 namespace softkern {
@@ -29,6 +30,7 @@ struct KernelTable {
   SoftmaxKernels softmax;
   AttentionKernels attention;
   SamplingKernels sampling;
+  TrainingKernels training;
 };
 
 }  // namespace detail

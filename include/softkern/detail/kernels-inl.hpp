@@ -5,11 +5,12 @@
 // once per target, so it needs none.
 //
 // A kernel family's *-inl.hpp file defines its table of entry points in the
-// target's namespace (kSoftmaxKernels, kAttentionKernels, kSamplingKernels); a new family adds
-// its include and its member below.
+// target's namespace (kSoftmaxKernels, kAttentionKernels, kSamplingKernels,
+// kTrainingKernels); a new family adds its include and its member below.
 #include "softkern/detail/softmax-inl.hpp"
 #include "softkern/detail/attention-inl.hpp"
 #include "softkern/detail/sampling-inl.hpp"
+#include "softkern/detail/training-inl.hpp"
 
 #include "softkern/detail/kernel_table.hpp"
 
@@ -29,6 +30,7 @@ inline constexpr KernelTable kKernelTable = {
     kSoftmaxKernels,
     kAttentionKernels,
     kSamplingKernels,
+    kTrainingKernels,
 };
 
 }  // namespace HWY_NAMESPACE

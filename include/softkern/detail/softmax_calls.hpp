@@ -16,6 +16,7 @@
 #include "softkern/detail/kernel_table.hpp"
 #include "softkern/detail/known_enum.hpp"
 #include "softkern/detail/row_driver.hpp"
+#include "softkern/detail/stablemax_rows.hpp"
 #include "softkern/detail/testing.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
@@ -45,6 +46,9 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   }
   if (!IsKnown(options.algorithm, kAlgorithmCount)) {
     return Status(StatusCode::kBadArgument, "unknown softmax algorithm");
+  }
+  if (!IsKnown(options.normaliser, kNormaliserCount)) {
+    return Status(StatusCode::kBadArgument, "unknown softmax normaliser");
   }
   params->algorithm = options.algorithm == Algorithm::kAuto ? auto_algorithm(n) : options.algorithm;
   params->inv_temperature = static_cast<float>(inv_t);
@@ -81,7 +85,11 @@ Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const
   Status status;
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
-  RunRow(table, x, y, n, params, options.executor);
+  if (options.normaliser == Normaliser::kStableMax) {
+    RunStableMaxRows(table, x, n, y, n, 1, n, params, options.executor);
+  } else {
+    RunRow(table, x, y, n, params, options.executor);
+  }
   return Status::Ok();
 }
 
@@ -123,7 +131,11 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
   Status status;
   const KernelTable* table = ActiveTable(&status);
   if (table == nullptr) return status;
-  RunRows(table, x, x_stride, y, y_stride, rows, cols, params, options.executor);
+  if (options.normaliser == Normaliser::kStableMax) {
+    RunStableMaxRows(table, x, x_stride, y, y_stride, rows, cols, params, options.executor);
+  } else {
+    RunRows(table, x, x_stride, y, y_stride, rows, cols, params, options.executor);
+  }
   return Status::Ok();
 }
 
