@@ -186,7 +186,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     std::size_t j = jb;
     for (; j + 4 <= je; j += 4) {
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.kahead, j + i);
       }
       const T* k[4];
       for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.krow[j + i]);
@@ -195,7 +195,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       ScoreRowsBy4Keys(df, q, k, dp, s);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchNext(&sc.knext, j);
+      if (r0 == 0) PrefetchAhead(&sc.kahead, j);
       for (std::size_t r = 0; r < kScoreRows; ++r) {
         sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.krow[j]), dp);
       }
@@ -213,7 +213,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       const T* k2 = static_cast<const T*>(sc.krow[j + 2]);
       const T* k3 = static_cast<const T*>(sc.krow[j + 3]);
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.kahead, j + i);
       }
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (std::size_t c = 0; c < dp; c += N) {
@@ -226,7 +226,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       SumsOf4(df, a0, a1, a2, a3, sc.s[r0] + j);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchNext(&sc.knext, j);
+      if (r0 == 0) PrefetchAhead(&sc.kahead, j);
       sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.krow[j]), dp);
     }
   }
@@ -275,9 +275,9 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
 HWY_INLINE void ScoreBlockAndLoadV(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                                    std::size_t j0, std::size_t count, std::size_t dp) {
   const bool widen = WidensKvInPlace(tile);
-  sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
+  sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.kahead, widen);
   ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-  sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
+  sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vahead, widen);
 }
 
 // a_c += w v_c for the C column vectors of one row's panel (C = 1, 2 or 4).
@@ -311,7 +311,7 @@ HWY_INLINE void ScalePanel(DF df, float alpha, VF& a0, VF& a1, VF& a2, VF& a3) {
 // independent chains in flight for one broadcast weight.
 template <std::size_t C, typename T>
 HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                                      std::size_t b, std::size_t e, std::size_t c, const NextRows* next) {
+                                      std::size_t b, std::size_t e, std::size_t c, const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t step = C > 1 ? N : 0;
   VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + step), a2 = hn::Load(df, o + c + 2 * step),
@@ -324,7 +324,7 @@ HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float*
     if constexpr (C > 4) ScalePanel<4>(df, alpha, a4, a5, a6, a7);
   }
   for (std::size_t j = b; j < e; ++j) {
-    PrefetchNext(next, j);
+    PrefetchAhead(ahead, j);
     if (pw[j] == 0.0f) continue;
     const T* v = static_cast<const T*>(vrow[j]) + c;
     MulAddPanel<C < 4 ? C : 4>(df, pw[j], LoadAsFloat(df, v), LoadAsFloat(df, v + step),
@@ -349,23 +349,23 @@ HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float*
 }
 
 // o = o * alpha + sum_j p_j v_j over keys [b, e) of the block for one row,
-// V rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
+// V rows of type T (see ScoreDots). Prefetches `ahead`'s rows [b, e) on the
 // way, if given.
 template <typename T>
 HWY_INLINE void AccumulateVRowOf(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                                 std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
+                                 std::size_t b, std::size_t e, std::size_t dp, const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   std::size_t c = 0;
-  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowColumns<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowColumns<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c < dp; c += N) AccumulateVRowColumns<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowColumns<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
+  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowColumns<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
+  for (; c < dp; c += N) AccumulateVRowColumns<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
 }
 
 // AccumulateVRowOf for V rows of `vtype`.
 HWY_INLINE void AccumulateVRow(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
                                ElementType vtype, std::size_t b, std::size_t e, std::size_t dp,
-                               const NextRows* next = nullptr) {
-  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVRowOf<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
+                               const RowsAhead* ahead = nullptr) {
+  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVRowOf<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, ahead); });
 }
 
 // The p.v micro-kernel: columns [c, c + C N) of kVRows rows, o_r = o_r *
@@ -377,7 +377,7 @@ HWY_INLINE void AccumulateVRow(DF df, float* o, float alpha, const float* pw, co
 template <std::size_t C, bool kNoZeroWeights, typename T>
 HWY_INLINE void AccumulateVRowsPanel(DF df, float* const* o, const float* alpha, const float* const* pw,
                                      const void* const* vrow, std::size_t b, std::size_t e, std::size_t c,
-                                     const NextRows* next) {
+                                     const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t c1 = C > 1 ? c + N : c, c2 = C > 2 ? c + 2 * N : c, c3 = C > 2 ? c + 3 * N : c;
   VF o00 = hn::Load(df, o[0] + c), o01 = hn::Load(df, o[0] + c1), o02 = hn::Load(df, o[0] + c2), o03 = hn::Load(df, o[0] + c3);
@@ -391,7 +391,7 @@ HWY_INLINE void AccumulateVRowsPanel(DF df, float* const* o, const float* alpha,
   if (alpha[3] != 1.0f) ScalePanel<C>(df, alpha[3], o30, o31, o32, o33);
   HWY_UNROLL(2)  // as ScoreRowsBy4Keys' loop
   for (std::size_t j = b; j < e; ++j) {
-    PrefetchNext(next, j);
+    PrefetchAhead(ahead, j);
     const T* v = static_cast<const T*>(vrow[j]);
     const VF v0 = LoadAsFloat(df, v + c), v1 = LoadAsFloat(df, v + c1);
     const VF v2 = LoadAsFloat(df, v + c2), v3 = LoadAsFloat(df, v + c3);
@@ -442,7 +442,7 @@ HWY_INLINE bool NoZeroWeights(DF df, const float* const* pw, std::size_t count) 
 // o_r = o_r * alpha_r + sum_j p_rj v_j over the block's `count` keys for
 // every row of the tile, weights in sc.s[r]: kVRows rows at a time through
 // the panel micro-kernel, the rest one row at a time (AccumulateVRowOf). The
-// first rows prefetch the next block's V rows.
+// first rows prefetch the V rows kPrefetchAhead keys ahead.
 HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
                                 std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
@@ -455,24 +455,24 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
       const bool dense = NoZeroWeights(df, pw, count);
       std::size_t c = 0;
       for (; c + kVCols * N <= dp; c += kVCols * N) {
-        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.vahead : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
         }
       }
       for (; c < dp; c += N) {
-        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.vahead : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
         }
       }
     }
     for (; r0 < tile.rows; ++r0) {
-      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vnext : nullptr);
+      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vahead : nullptr);
     }
   });
 }

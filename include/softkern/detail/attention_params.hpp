@@ -39,8 +39,8 @@ struct AttentionParams {
   std::size_t mask_row_stride, mask_head_stride;
   float sigmoid_bias;
   float softplus_power, softplus_offset;
-  // Prefetch the next key block's K and V rows: one KV head's K and V are
-  // larger than the per-core L2 (attention_rows-inl.hpp, NextRows).
+  // Prefetch K and V rows a few keys ahead of their loads: one KV head's K and V are
+  // larger than the per-core L2 (attention_rows-inl.hpp, RowsAhead).
   bool prefetch_kv;
 };
 

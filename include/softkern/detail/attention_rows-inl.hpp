@@ -109,21 +109,23 @@ HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
   for (; line < end; line += 64) __builtin_prefetch(line, 0, 2);
 }
 
-// The rows of the next key block, prefetched one row per key while this
-// block computes (ScoreBlock for K, AccumulateVRow for V), so the prefetches
-// overlap the arithmetic instead of coming in one burst per block. Only when
-// K and V come from beyond the L2 (AttentionParams::prefetch_kv): rows in
-// the L2 arrive fast enough without it. One block ahead is enough: further
-// ahead measured no faster (docs/attention-performance.md, "Decode").
-struct NextRows {
-  const char* first = nullptr;  // row 0 of the next block; nullptr without prefetch_kv
-  std::size_t stride = 0;       // bytes from one row to the next
-  std::size_t count = 0;        // rows in the next block (0 past the last key)
-  std::size_t bytes = 0;        // bytes of one row
+// How far ahead of its loads a row is prefetched: the row of key j +
+// kPrefetchAhead is requested while key j computes, next to its own loads,
+// so the requests are spread over the keys rather than issued in a burst per
+// block, and far enough ahead to cover a DRAM miss while a GQA group's rows
+// compute (docs/attention-performance.md, "Decode").
+constexpr std::size_t kPrefetchAhead = 16;
+
+// The rows to prefetch for the keys of one block: row[j] is where the row of
+// key j0 + j + kPrefetchAhead starts (null past the last key). bytes is 0
+// when nothing is prefetched: rows in the L2 arrive fast enough without it.
+struct RowsAhead {
+  const char* row[kBlockKeys];
+  std::size_t bytes = 0;
 };
 
-HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
-  if (next != nullptr && j < next->count) PrefetchRow(next->first + j * next->stride, next->bytes);
+HWY_INLINE void PrefetchAhead(const RowsAhead* ahead, std::size_t j) {
+  if (ahead != nullptr && ahead->bytes != 0 && ahead->row[j] != nullptr) PrefetchRow(ahead->row[j], ahead->bytes);
 }
 
 // Rows j0 .. j0 + count of KV head g of `base` (K or V), each dp readable
@@ -131,19 +133,20 @@ HWY_INLINE void PrefetchNext(const NextRows* next, std::size_t j) {
 // when d is a whole number of vectors and they are float32, or 16-bit and
 // `widen_in_place` (then the loops widen them as they load them, see
 // ScoreDots and WidensKvInPlace); else rows converted to float into buf.
-// If `next` is given, it receives the rows of the block after this one.
+// If `ahead` is given, it receives the rows to prefetch while this block
+// computes, when the cache is beyond the L2 (AttentionParams::prefetch_kv).
 template <typename T>
 HWY_INLINE ElementType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
                             std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                            const void** rows, NextRows* next, bool widen_in_place) {
+                            const void** rows, RowsAhead* ahead, bool widen_in_place) {
   const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
   const std::size_t d = p.head_dim;
-  if (next != nullptr) {
-    const std::size_t key = j0 + count;  // the next block's first key
-    next->count = p.prefetch_kv && key < p.keys ? HWY_MIN(count, p.keys - key) : 0;
-    next->first = next->count != 0 ? reinterpret_cast<const char*>(head + key * p.kv_row_stride) : nullptr;
-    next->stride = p.kv_row_stride * sizeof(T);
-    next->bytes = d * sizeof(T);
+  if (ahead != nullptr) {
+    ahead->bytes = p.prefetch_kv ? d * sizeof(T) : 0;
+    for (std::size_t j = 0; ahead->bytes != 0 && j < count; ++j) {
+      const std::size_t key = j0 + j + kPrefetchAhead;
+      ahead->row[j] = key < p.keys ? reinterpret_cast<const char*>(head + key * p.kv_row_stride) : nullptr;
+    }
   }
   if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
     for (std::size_t j = 0; j < count; ++j) rows[j] = head + (j0 + j) * p.kv_row_stride;
@@ -158,15 +161,15 @@ HWY_INLINE ElementType LoadRowsT(DF df, const AttentionParams& p, const void* ba
 
 HWY_INLINE ElementType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
                            std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                           const void** rows, NextRows* next = nullptr, bool widen_in_place = false) {
+                           const void** rows, RowsAhead* ahead = nullptr, bool widen_in_place = false) {
   switch (p.kv_type) {
     case ElementType::kBFloat16:
-      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
     case ElementType::kFloat16:
-      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
     case ElementType::kFloat32:
     default:
-      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, next, widen_in_place);
+      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
   }
 }
 

@@ -109,7 +109,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
     for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
       const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
       const std::size_t padded = RoundUpTo(count, N);
-      sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
+      sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.kahead);
       for (std::size_t j = 0; j < count; ++j) {
         const float* k = static_cast<const float*>(sc.krow[j]);  // float rows: no widen_in_place
         double norm2 = 0.0;
@@ -117,7 +117,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
         sc.k_inv_norm[j] = static_cast<float>(1.0 / std::fmax(std::sqrt(norm2), 1e-12));
       }
       ScoreBlock(df, p, tile, sc, j0, count, dp, true);
-      if (pass == 2) sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
+      if (pass == 2) sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vahead);
       for (std::size_t r = 0; r < tile.rows; ++r) {
         TileRow& row = tile.row[r];
         if (visible[r] == 0.0) continue;
@@ -157,7 +157,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
           if (std::isnan(row.a_sum)) row.t_max = kNaN;
         } else {
           row.l += hn::GetLane(hn::SumOfLanes(df, acc));
-          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vahead : nullptr);
         }
       }
     }
