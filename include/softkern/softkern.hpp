@@ -13,6 +13,7 @@
 #include "softkern/attention.hpp"
 #include "softkern/dispatch.hpp"
 #include "softkern/element_types.hpp"
+#include "softkern/serving.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
 

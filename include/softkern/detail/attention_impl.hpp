@@ -165,6 +165,27 @@ Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, i
   return Status::Ok();
 }
 
+// The option fields of *p (attention and attention_batch): the score
+// function's checks and constants, masking, sinks. `default_mask_row_stride`
+// is what mask_row_stride 0 means.
+Status ApplyOptions(const AttentionOptions& options, std::size_t default_mask_row_stride, AttentionParams* p) {
+  if (Status s = CheckScoreOptions(options, p->head_dim, &p->q_scale, &p->mask_scale); !s.ok()) return s;
+  if (p->lse != nullptr && options.score != ScoreFunction::kSoftmax) {
+    return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
+  }
+  p->causal = options.causal;
+  p->window = options.window;
+  p->score = options.score;
+  p->sinks = options.sinks;
+  p->mask = options.mask;
+  p->mask_row_stride = options.mask_row_stride != 0 ? options.mask_row_stride : default_mask_row_stride;
+  p->mask_head_stride = options.mask_head_stride;
+  p->sigmoid_bias = options.sigmoid_bias;
+  p->softplus_power = options.softplus_power;
+  p->softplus_offset = options.softplus_offset;
+  return Status::Ok();
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -181,20 +202,7 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   const detail::ScopedDefaultFpEnv fp_env;  // IEEE defaults for the call (fp_env.hpp)
   detail::AttentionParams p{};
   if (Status s = detail::MakeTensorParams(t, options.causal || options.window != 0, &p); !s.ok()) return s;
-  if (Status s = detail::CheckScoreOptions(options, t.head_dim, &p.q_scale, &p.mask_scale); !s.ok()) return s;
-  if (t.lse != nullptr && options.score != ScoreFunction::kSoftmax) {
-    return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
-  }
-  p.causal = options.causal;
-  p.window = options.window;
-  p.score = options.score;
-  p.sinks = options.sinks;
-  p.mask = options.mask;
-  p.mask_row_stride = options.mask_row_stride != 0 ? options.mask_row_stride : t.keys;
-  p.mask_head_stride = options.mask_head_stride;
-  p.sigmoid_bias = options.sigmoid_bias;
-  p.softplus_power = options.softplus_power;
-  p.softplus_offset = options.softplus_offset;
+  if (Status s = detail::ApplyOptions(options, t.keys, &p); !s.ok()) return s;
   detail::Extent extra[2];
   int extra_count = 0;
   if (t.queries > 0 && options.mask != nullptr && t.keys > 0) {
@@ -215,7 +223,7 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
   if (options.executor != nullptr && options.executor->concurrency() > 1) {
-    detail::AttentionOnExecutor(table->attention, p, options.executor);
+    detail::AttentionBatchOnExecutor(table->attention, &p, 1, options.executor);
   } else {
     table->attention.attention(p);
   }

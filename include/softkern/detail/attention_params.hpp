@@ -24,6 +24,15 @@ struct AttentionParams {
   const void* v;
   ElementType kv_type;  // AttentionTensors' KvPointer carries it
   std::size_t kv_row_stride, kv_head_stride;
+  // Which cache rows the call's keys are: key j is cache row kv_first_key + j.
+  // Dense (block_table null): row r of KV head g at k + r * kv_row_stride +
+  // g * kv_head_stride. Paged: row r is slot r % block_size of physical
+  // block block_table[r / block_size], at k + block * kv_block_stride +
+  // slot * kv_row_stride + g * kv_head_stride. Only attention_rows-inl.hpp
+  // reads these.
+  std::size_t kv_first_key;
+  const std::int32_t* block_table;
+  std::size_t block_size, kv_block_stride;
   float* o;
   std::size_t o_row_stride, o_head_stride;
   float* lse;

@@ -1,9 +1,11 @@
 // softkern/detail/attention_rows-inl.hpp — how attention reads K and V
 // rows, per target: the block geometry (kBlockKeys keys of up to kPaddedDim
-// floats), 16-bit to float conversion, a block's rows in place or converted
-// into a zero-padded float buffer (LoadRows), and the prefetch of the next
-// block's rows. Everything that knows the K/V element type lives here; the
-// loops above it see rows of a type given to them (WithRowType).
+// floats), where a key's row is (RowWalk: dense or paged caches), 16-bit to
+// float conversion, a block's rows in place or converted into a zero-padded
+// float buffer (LoadRows), and the prefetch of the rows a few keys ahead.
+// Everything that knows the K/V element type, or whether the cache is dense
+// or paged, lives here; the loops above it see rows of a type given to them
+// (WithRowType).
 
 #if defined(SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SOFTKERN_DETAIL_ATTENTION_ROWS_INL_HPP_
@@ -28,7 +30,8 @@ namespace detail {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Keys per block: K and V of a block (2 x 32 x 256 floats at most) fit in L1
+// Keys per block (of the kernels' key loop, whatever the cache's own
+// blocks): K and V of a block (2 x 32 x 256 floats at most) fit in L1
 // next to the tile.
 constexpr std::size_t kBlockKeys = 32;
 constexpr std::size_t kMaxLanesF = hn::MaxLanes(DF());
@@ -128,6 +131,50 @@ HWY_INLINE void PrefetchAhead(const RowsAhead* ahead, std::size_t j) {
   if (ahead != nullptr && ahead->bytes != 0 && ahead->row[j] != nullptr) PrefetchRow(ahead->row[j], ahead->bytes);
 }
 
+// The rows of one KV head in key order, from any key: the one place that
+// knows where a key's row is. Dense caches step by the row stride; paged
+// caches step through a block's slots and then to the block the table names
+// next. A table entry is read only when a row of its block is asked for, so
+// a walk never reads past the blocks of the call's keys.
+template <typename T>
+class RowWalk {
+ public:
+  // `head` is KV head g of the cache (base + g * kv_head_stride); the walk
+  // starts at the call's key `key`.
+  HWY_INLINE RowWalk(const AttentionParams& p, const T* head, std::size_t key)
+      : head_(head), row_stride_(p.kv_row_stride), block_stride_(p.kv_block_stride), block_size_(p.block_size) {
+    const std::size_t row = p.kv_first_key + key;
+    if (p.block_table == nullptr) {
+      row_ = head + row * p.kv_row_stride;
+      left_ = ~std::size_t{0};
+      return;
+    }
+    table_ = p.block_table + row / block_size_;
+    const std::size_t slot = row % block_size_;
+    row_ = head + static_cast<std::size_t>(*table_) * block_stride_ + slot * row_stride_;
+    left_ = block_size_ - slot;
+  }
+  // The current row; the walk moves to the next key.
+  HWY_INLINE const T* Next() {
+    if (left_ == 0) {
+      ++table_;
+      row_ = head_ + static_cast<std::size_t>(*table_) * block_stride_;
+      left_ = block_size_;
+    }
+    const T* row = row_;
+    row_ += row_stride_;
+    --left_;
+    return row;
+  }
+
+ private:
+  const T* head_;
+  const T* row_;
+  const std::int32_t* table_ = nullptr;
+  std::size_t left_;  // rows left in the current cache block
+  std::size_t row_stride_, block_stride_, block_size_;
+};
+
 // Rows j0 .. j0 + count of KV head g of `base` (K or V), each dp readable
 // elements (zero beyond d), and returns their type: the tensor's own rows
 // when d is a whole number of vectors and they are float32, or 16-bit and
@@ -143,17 +190,21 @@ HWY_INLINE ElementType LoadRowsT(DF df, const AttentionParams& p, const void* ba
   const std::size_t d = p.head_dim;
   if (ahead != nullptr) {
     ahead->bytes = p.prefetch_kv ? d * sizeof(T) : 0;
-    for (std::size_t j = 0; ahead->bytes != 0 && j < count; ++j) {
-      const std::size_t key = j0 + j + kPrefetchAhead;
-      ahead->row[j] = key < p.keys ? reinterpret_cast<const char*>(head + key * p.kv_row_stride) : nullptr;
+    const std::size_t first = j0 + kPrefetchAhead;
+    const std::size_t valid = ahead->bytes != 0 && first < p.keys ? HWY_MIN(count, p.keys - first) : 0;
+    if (valid != 0) {
+      RowWalk<T> walk(p, head, first);
+      for (std::size_t j = 0; j < valid; ++j) ahead->row[j] = reinterpret_cast<const char*>(walk.Next());
     }
+    for (std::size_t j = valid; j < count; ++j) ahead->row[j] = nullptr;
   }
+  RowWalk<T> walk(p, head, j0);
   if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
-    for (std::size_t j = 0; j < count; ++j) rows[j] = head + (j0 + j) * p.kv_row_stride;
+    for (std::size_t j = 0; j < count; ++j) rows[j] = walk.Next();
     return p.kv_type;
   }
   for (std::size_t j = 0; j < count; ++j) {
-    ConvertRow(df, head + (j0 + j) * p.kv_row_stride, d, dp, buf + j * kPaddedDim);
+    ConvertRow(df, walk.Next(), d, dp, buf + j * kPaddedDim);
     rows[j] = buf + j * kPaddedDim;
   }
   return ElementType::kFloat32;

@@ -56,5 +56,6 @@
 #include "softkern/detail/row_driver.hpp"
 #include "softkern/detail/softmax_calls.hpp"
 #include "softkern/detail/attention_impl.hpp"
+#include "softkern/detail/serving_impl.hpp"
 
 #endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_
