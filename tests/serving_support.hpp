@@ -25,6 +25,9 @@ inline const char* type_label(ElementType t) {
     case ElementType::kFloat32: return "f32";
     case ElementType::kBFloat16: return "bf16";
     case ElementType::kFloat16: return "f16";
+    case ElementType::kInt8: return "int8";
+    case ElementType::kFloat8E4M3: return "e4m3";
+    case ElementType::kFloat8E5M2: return "e5m2";
     default: return "?";
   }
 }
@@ -34,7 +37,48 @@ inline KvPointer kv_pointer(const unsigned char* p, ElementType type) {
   switch (type) {
     case ElementType::kBFloat16: return reinterpret_cast<const softkern::bfloat16*>(p);
     case ElementType::kFloat16: return reinterpret_cast<const softkern::float16*>(p);
+    case ElementType::kInt8: return reinterpret_cast<const std::int8_t*>(p);
+    case ElementType::kFloat8E4M3: return reinterpret_cast<const softkern::float8_e4m3*>(p);
+    case ElementType::kFloat8E5M2: return reinterpret_cast<const softkern::float8_e5m2*>(p);
     default: return reinterpret_cast<const float*>(p);
+  }
+}
+
+inline bool is_quantized_type(ElementType t) { return softkern::is_quantized(t); }
+
+// The value of element `i` of K/V bytes of `type` (codes without their scale).
+inline float element_value(const unsigned char* p, std::size_t i, ElementType type) {
+  switch (type) {
+    case ElementType::kBFloat16: {
+      softkern::bfloat16 b;
+      std::memcpy(&b, p + 2 * i, 2);
+      return softkern::to_float(b);
+    }
+    case ElementType::kFloat16: {
+      softkern::float16 h;
+      std::memcpy(&h, p + 2 * i, 2);
+      return softkern::to_float(h);
+    }
+    case ElementType::kInt8: return static_cast<float>(static_cast<std::int8_t>(p[i]));
+    case ElementType::kFloat8E4M3: return softkern::to_float(softkern::float8_e4m3{p[i]});
+    case ElementType::kFloat8E5M2: return softkern::to_float(softkern::float8_e5m2{p[i]});
+    default: {
+      float f;
+      std::memcpy(&f, p + 4 * i, 4);
+      return f;
+    }
+  }
+}
+
+// K or V storage of `type` over bytes, for append_kv.
+inline softkern::KvStorage kv_storage(unsigned char* p, ElementType type) {
+  switch (type) {
+    case ElementType::kBFloat16: return reinterpret_cast<softkern::bfloat16*>(p);
+    case ElementType::kFloat16: return reinterpret_cast<softkern::float16*>(p);
+    case ElementType::kInt8: return reinterpret_cast<std::int8_t*>(p);
+    case ElementType::kFloat8E4M3: return reinterpret_cast<softkern::float8_e4m3*>(p);
+    case ElementType::kFloat8E5M2: return reinterpret_cast<softkern::float8_e5m2*>(p);
+    default: return reinterpret_cast<float*>(p);
   }
 }
 
@@ -50,12 +94,16 @@ struct BatchData {
   std::vector<std::int32_t> q_off, k_off;
   std::vector<float> q;                   // [rows, H, d]
   std::vector<unsigned char> kbytes, vbytes;  // packed dense [total keys, Hk, d]
+  std::vector<float> kvalues, vvalues;        // what was quantized (or stored), [total keys, Hk, d]
+  // Quantized: int8 [total keys, Hk] per row and head, fp8 [Hk] per head.
+  std::vector<float> kscales, vscales;
   std::vector<float> mask, sinks;         // mask [rows, mask_row_stride]; sinks [H]
   std::size_t mask_row_stride = 0;
   // The paged pool (make_pool).
   std::size_t block_size = 0, num_blocks = 0, table_stride = 0;
   bool head_major = false;
   std::vector<unsigned char> kpool, vpool;
+  std::vector<float> kpool_scales, vpool_scales;  // int8: [num_blocks, block_size, Hk]
   std::vector<std::int32_t> tables;
 
   std::size_t sequences() const { return q_off.size() - 1; }
@@ -95,6 +143,46 @@ struct BatchData {
     return out;
   }
 
+  // Sequence s's scales of K (or V) as attention() alone takes them: int8
+  // [n, Hk] gathered in logical order, fp8 the per-head scales.
+  std::vector<float> gathered_scales(std::size_t s, bool v) const {
+    if (type != ElementType::kInt8) return v ? vscales : kscales;
+    const std::size_t n = keys(s);
+    std::vector<float> out(std::max<std::size_t>(1, n * Hk));
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t g = 0; g < Hk; ++g) {
+        if (block_size == 0) {
+          out[j * Hk + g] = (v ? vscales : kscales)[(k_off[s] + j) * Hk + g];
+        } else {
+          const std::size_t p = static_cast<std::size_t>(tables[s * table_stride + j / block_size]);
+          out[j * Hk + g] = (v ? vpool_scales : kpool_scales)[(p * block_size + j % block_size) * Hk + g];
+        }
+      }
+    }
+    return out;
+  }
+
+  // Sequence s's K (or V) as the float values the cache holds (codes times
+  // their scales, in double then rounded once), dense [n, Hk, d].
+  std::vector<float> dequantized(std::size_t s, bool v) const {
+    const std::vector<unsigned char> codes = gathered(s, v);
+    const std::vector<float> scales = is_quantized_type(type) ? gathered_scales(s, v) : std::vector<float>();
+    const std::size_t n = keys(s);
+    std::vector<float> out(n * Hk * d);
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t g = 0; g < Hk; ++g) {
+        double scale = 1.0;
+        if (type == ElementType::kInt8) scale = scales[j * Hk + g];
+        if (type == ElementType::kFloat8E4M3 || type == ElementType::kFloat8E5M2) scale = scales[g];
+        for (std::size_t c = 0; c < d; ++c) {
+          const std::size_t at = (j * Hk + g) * d + c;
+          out[at] = static_cast<float>(element_value(codes.data(), at, type) * scale);
+        }
+      }
+    }
+    return out;
+  }
+
   // attention() on sequence s alone over its gathered K and V, output into o
   // and lse.
   softkern::AttentionTensors sequence_tensors(std::size_t s, const std::vector<unsigned char>& k,
@@ -110,6 +198,12 @@ struct BatchData {
     t.v = kv_pointer(v.data(), type);
     t.o = o;
     t.lse = lse;
+    if (is_quantized_type(type)) {
+      gathered_k_scales_ = gathered_scales(s, false);
+      gathered_v_scales_ = gathered_scales(s, true);
+      t.k_scales = gathered_k_scales_.data();
+      t.v_scales = gathered_v_scales_.data();
+    }
     return t;
   }
 
@@ -128,6 +222,10 @@ struct BatchData {
     softkern::AttentionBatch b = base_batch();
     b.k = kv_pointer(kbytes.data(), type);
     b.v = kv_pointer(vbytes.data(), type);
+    if (is_quantized_type(type)) {
+      b.k_scales = kscales.data();
+      b.v_scales = vscales.data();
+    }
     return b;
   }
   softkern::AttentionBatch paged_batch() const {
@@ -142,6 +240,13 @@ struct BatchData {
     }
     b.paged.block_tables = tables.data();
     b.paged.block_table_stride = table_stride;
+    if (type == ElementType::kInt8) {
+      b.paged.k_scales = kpool_scales.data();
+      b.paged.v_scales = vpool_scales.data();
+    } else if (is_quantized_type(type)) {
+      b.paged.k_scales = kscales.data();
+      b.paged.v_scales = vscales.data();
+    }
     return b;
   }
 
@@ -161,6 +266,10 @@ struct BatchData {
       const std::size_t row = Hk * d * es;
       std::memcpy(kbytes.data() + k_off[S - 1] * row, kbytes.data() + k_off[S - 2] * row, shared * bs * row);
       std::memcpy(vbytes.data() + k_off[S - 1] * row, vbytes.data() + k_off[S - 2] * row, shared * bs * row);
+      if (type == ElementType::kInt8) {
+        std::copy_n(kscales.begin() + k_off[S - 2] * Hk, shared * bs * Hk, kscales.begin() + k_off[S - 1] * Hk);
+        std::copy_n(vscales.begin() + k_off[S - 2] * Hk, shared * bs * Hk, vscales.begin() + k_off[S - 1] * Hk);
+      }
     }
     table_stride = 0;
     std::size_t needed = 0;
@@ -180,6 +289,10 @@ struct BatchData {
     vpool.assign(pool_bytes, 0);
     fill_nan(kpool);
     fill_nan(vpool);
+    if (type == ElementType::kInt8) {  // unread slots' scales are NaN: only the read ones are checked
+      kpool_scales.assign(num_blocks * bs * Hk, std::numeric_limits<float>::quiet_NaN());
+      vpool_scales.assign(num_blocks * bs * Hk, std::numeric_limits<float>::quiet_NaN());
+    }
     tables.assign(S * table_stride, -7);  // entries past a sequence's blocks are never read
     std::size_t next = 0;
     for (std::size_t s = 0; s < S; ++s) {
@@ -194,6 +307,11 @@ struct BatchData {
             const std::size_t src = ((k_off[s] + i * bs + t) * Hk + g) * d * es;
             std::memcpy(kpool.data() + pool_at(static_cast<std::size_t>(p), t, g), kbytes.data() + src, d * es);
             std::memcpy(vpool.data() + pool_at(static_cast<std::size_t>(p), t, g), vbytes.data() + src, d * es);
+            if (type == ElementType::kInt8) {
+              const std::size_t from = (k_off[s] + i * bs + t) * Hk + g, to = (p * bs + t) * Hk + g;
+              kpool_scales[to] = kscales[from];
+              vpool_scales[to] = vscales[from];
+            }
           }
         }
       }
@@ -212,6 +330,7 @@ struct BatchData {
       std::fill(bytes.begin(), bytes.end(), static_cast<unsigned char>(0x7F));
     }
   }
+  mutable std::vector<float> gathered_k_scales_, gathered_v_scales_;
 };
 
 // Random queries and K/V for the given sequence shapes; the mask hides about
@@ -234,19 +353,50 @@ inline BatchData make_batch(const std::vector<SequenceShape>& shapes, std::size_
   std::normal_distribution<float> normal(0.0f, 1.0f);
   x.q.resize(x.rows() * H * d);
   for (float& v : x.q) v = normal(rng);
-  const std::size_t elems = static_cast<std::size_t>(x.k_off.back()) * Hk * d;
+  const std::size_t rows_k = static_cast<std::size_t>(x.k_off.back()), elems = rows_k * Hk * d;
+  x.kvalues.resize(elems);
+  x.vvalues.resize(elems);
+  for (std::size_t i = 0; i < elems; ++i) {
+    x.kvalues[i] = 1.5f * normal(rng);
+    x.vvalues[i] = normal(rng);
+  }
+  // Written through append_kv, as an engine would: rows 0 .. rows_k - 1 of a
+  // dense cache, quantized to `type` (fp8: a per-head scale that maps the
+  // head's largest magnitude to a quarter of the format's range).
   x.kbytes.assign(std::max<std::size_t>(1, elems * x.es), 0);
   x.vbytes.assign(std::max<std::size_t>(1, elems * x.es), 0);
-  for (std::size_t i = 0; i < elems; ++i) {
-    const float kv = 1.5f * normal(rng), vv = normal(rng);
-    if (type == ElementType::kFloat32) {
-      std::memcpy(x.kbytes.data() + 4 * i, &kv, 4);
-      std::memcpy(x.vbytes.data() + 4 * i, &vv, 4);
-    } else {
-      const std::uint16_t kb = type == ElementType::kBFloat16 ? softkern::to_bfloat16(kv).bits : softkern::to_float16(kv).bits;
-      const std::uint16_t vb = type == ElementType::kBFloat16 ? softkern::to_bfloat16(vv).bits : softkern::to_float16(vv).bits;
-      std::memcpy(x.kbytes.data() + 2 * i, &kb, 2);
-      std::memcpy(x.vbytes.data() + 2 * i, &vb, 2);
+  if (type == ElementType::kInt8) {
+    x.kscales.assign(std::max<std::size_t>(1, rows_k * Hk), 0.0f);
+    x.vscales.assign(std::max<std::size_t>(1, rows_k * Hk), 0.0f);
+  } else if (is_quantized_type(type)) {
+    const float range = type == ElementType::kFloat8E4M3 ? 448.0f / 4 : 57344.0f / 4;
+    for (const auto* values : {&x.kvalues, &x.vvalues}) {
+      std::vector<float>& scales = values == &x.kvalues ? x.kscales : x.vscales;
+      scales.assign(Hk, 0.0f);
+      for (std::size_t j = 0; j < rows_k; ++j)
+        for (std::size_t g = 0; g < Hk; ++g)
+          for (std::size_t c = 0; c < d; ++c) scales[g] = std::max(scales[g], std::fabs((*values)[(j * Hk + g) * d + c]));
+      for (float& sc : scales) sc = sc > 0 ? sc / range : 1.0f;
+    }
+  }
+  if (rows_k > 0) {
+    std::vector<std::int64_t> slots(rows_k);
+    std::iota(slots.begin(), slots.end(), 0);
+    for (bool v : {false, true}) {
+      softkern::KvAppend a;
+      a.tokens = rows_k;
+      a.kv_heads = Hk;
+      a.head_dim = d;
+      a.x = (v ? x.vvalues : x.kvalues).data();
+      a.slots = slots.data();
+      a.cache = kv_storage((v ? x.vbytes : x.kbytes).data(), type);
+      a.cache_rows = rows_k;
+      if (type == ElementType::kInt8) a.scales = (v ? x.vscales : x.kscales).data();
+      if (is_quantized_type(type) && type != ElementType::kInt8) a.head_scales = (v ? x.vscales : x.kscales).data();
+      const softkern::Status st = softkern::append_kv(a);
+      if (!st.ok()) {
+        ADD_FAILURE() << "append_kv: " << st.message();
+      }
     }
   }
   x.mask_row_stride = std::max<std::size_t>(1, x.max_keys());

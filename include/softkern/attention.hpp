@@ -47,11 +47,14 @@
 
 namespace softkern {
 
-// Where K or V is: a pointer to float32, bfloat16 or float16 elements
-// (element_types.hpp), with the type it was given. Assign a typed pointer,
-// `tensors.k = k_cache;`; a pointer of any other type does not compile (data
-// in another 16-bit type goes through as_bfloat16 / as_float16). 16-bit K/V
-// are widened to float on load; all arithmetic is float32.
+// Where K or V is: a pointer to float32, bfloat16 or float16 elements, or
+// to quantized codes, std::int8_t, float8_e4m3 or float8_e5m2
+// (element_types.hpp; codes come with scales, see AttentionTensors), with
+// the type it was given. Assign a typed pointer, `tensors.k = k_cache;`; a
+// pointer of any other type does not compile (data in another 16-bit or
+// 8-bit type goes through as_bfloat16 / as_float16 / as_float8_e4m3 /
+// as_float8_e5m2). K/V are widened to float as they are loaded, in the
+// loops; all arithmetic is float32.
 class KvPointer {
  public:
   constexpr KvPointer() = default;
@@ -59,6 +62,9 @@ class KvPointer {
   constexpr KvPointer(const float* p) : data_(p), type_(ElementType::kFloat32) {}
   constexpr KvPointer(const bfloat16* p) : data_(p), type_(ElementType::kBFloat16) {}
   constexpr KvPointer(const float16* p) : data_(p), type_(ElementType::kFloat16) {}
+  constexpr KvPointer(const std::int8_t* p) : data_(p), type_(ElementType::kInt8) {}
+  constexpr KvPointer(const float8_e4m3* p) : data_(p), type_(ElementType::kFloat8E4M3) {}
+  constexpr KvPointer(const float8_e5m2* p) : data_(p), type_(ElementType::kFloat8E5M2) {}
 
   constexpr const void* data() const { return data_; }
   constexpr ElementType type() const { return type_; }
@@ -116,6 +122,14 @@ struct AttentionTensors {
   KvPointer k;  // K and V must have the same element type
   KvPointer v;
   std::size_t kv_row_stride = 0, kv_head_stride = 0;
+  // Quantized K/V only (null otherwise): float32 scales, finite and > 0; an
+  // element's value is code * scale.
+  //  - int8: one scale per (key, KV head), (j, g) at j * scale_row_stride +
+  //    g * scale_head_stride, dense [n, Hk];
+  //  - float8_e4m3, float8_e5m2: one per KV head, g at g * scale_head_stride.
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
+  std::size_t scale_row_stride = 0, scale_head_stride = 0;
   float* o = nullptr;
   std::size_t o_row_stride = 0, o_head_stride = 0;
   // Optional (softmax only): the natural log of each query's denominator,
@@ -241,7 +255,7 @@ struct LinearAttentionOptions {
   Executor* executor = nullptr;
 };
 
-// Linear attention over AttentionTensors (float32 or 16-bit K/V; query_start,
+// Linear attention over AttentionTensors (float32 or 16-bit K/V, not quantized; query_start,
 // key_start, mask, window are not used: the causal form is by token order).
 // Causal: queries == keys, token i is query i and key i. The recurrent
 // state is the caller's to keep between calls (decode is queries = keys = 1):

@@ -48,6 +48,14 @@ struct PagedKv {
   std::size_t num_blocks = 0;  // every block id in a table must be below it
   KvPointer k, v;              // the pools, same element type
   std::size_t block_stride = 0, row_stride = 0, head_stride = 0;
+  // Quantized pools only (null otherwise), float32, finite and > 0:
+  //  - int8: one scale per (slot, KV head), (p, s, g) at p * scale_block_stride
+  //    + s * scale_row_stride + g * scale_head_stride, dense [num_blocks,
+  //    block_size, kv_heads];
+  //  - float8_e4m3, float8_e5m2: one per KV head, g at g * scale_head_stride.
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
+  std::size_t scale_block_stride = 0, scale_row_stride = 0, scale_head_stride = 0;
   // int32 block ids, as vLLM's block_tables [sequences, max_blocks]. A
   // sequence with n keys reads entries [0, ceil(n / block_size)) of its row.
   const std::int32_t* block_tables = nullptr;
@@ -92,9 +100,14 @@ struct AttentionBatch {
   float* lse = nullptr;
   std::size_t lse_row_stride = 0;
 
-  // Dense K/V: (row j, KV head g, c) at j * kv_row_stride + g * kv_head_stride + c.
+  // Dense K/V: (row j, KV head g, c) at j * kv_row_stride + g * kv_head_stride + c,
+  // with the scales of a quantized tensor as AttentionTensors' (int8: per
+  // row and KV head, dense [rows, Hk]; fp8: per KV head).
   KvPointer k, v;
   std::size_t kv_row_stride = 0, kv_head_stride = 0;
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
+  std::size_t scale_row_stride = 0, scale_head_stride = 0;
   // Paged K/V (used when paged.block_tables is set).
   PagedKv paged;
 };
@@ -123,6 +136,73 @@ struct AttentionBatch {
 // outputs, and everything attention() rejects) return a Status and write
 // nothing.
 Status attention_batch(const AttentionBatch& batch, const AttentionOptions& options = {});
+
+// ------------------------------------------------------------ writing caches
+
+// Where a cache writer puts K or V: a mutable pointer to float32, bfloat16,
+// float16, std::int8_t, float8_e4m3 or float8_e5m2 elements, with its type.
+class KvStorage {
+ public:
+  constexpr KvStorage() = default;
+  constexpr KvStorage(std::nullptr_t) {}
+  constexpr KvStorage(float* p) : data_(p), type_(ElementType::kFloat32) {}
+  constexpr KvStorage(bfloat16* p) : data_(p), type_(ElementType::kBFloat16) {}
+  constexpr KvStorage(float16* p) : data_(p), type_(ElementType::kFloat16) {}
+  constexpr KvStorage(std::int8_t* p) : data_(p), type_(ElementType::kInt8) {}
+  constexpr KvStorage(float8_e4m3* p) : data_(p), type_(ElementType::kFloat8E4M3) {}
+  constexpr KvStorage(float8_e5m2* p) : data_(p), type_(ElementType::kFloat8E5M2) {}
+
+  constexpr void* data() const { return data_; }
+  constexpr ElementType type() const { return type_; }
+
+ private:
+  void* data_ = nullptr;
+  ElementType type_ = ElementType::kFloat32;
+};
+
+// New tokens' K (or V) into a cache, converted to the cache's element type
+// (vLLM's reshape_and_cache, once for K and once for V). Token t's rows,
+// x[t, g, c] at t * x_row_stride + g * x_head_stride + c (float32, bfloat16
+// or float16; strides 0: dense [tokens, kv_heads, d]), go to cache row
+// slots[t]:
+//  - dense cache (block_size 0): row r at r * row_stride;
+//  - paged: slot r at (r / block_size) * block_stride + (r % block_size) *
+//    row_stride (vLLM's slot = block * block_size + offset);
+// then + g * head_stride + c. Strides 0 take [rows, kv_heads, d] (dense) or
+// [blocks, block_size, kv_heads, d] (paged), as PagedKv's.
+// The codes:
+//  - float32, bfloat16, float16: the values, rounded to nearest-even;
+//  - int8: per (token, KV head), scale = max(max_c |x| / 127, 2^-126),
+//    written to `scales` at the row's place ((r / block_size) *
+//    scale_block_stride + (r % block_size) * scale_row_stride + g *
+//    scale_head_stride; dense: r * scale_row_stride + g * scale_head_stride;
+//    strides 0: [rows, kv_heads]), and codes round(x / scale) (nearest-even,
+//    within [-127, 127]);
+//  - fp8: x / head_scales[g * scale_head_stride] rounded to nearest-even,
+//    saturated to the largest finite code (the per-head scales are the
+//    caller's, read only; they are what attention reads as k_scales or
+//    v_scales).
+// A quantized cache holds finite values: a non-finite input is rejected. A
+// negative slot skips its token (vLLM pads with -1); tokens are written in
+// order, so a repeated slot keeps the last token's rows. A rejected call
+// (slot past cache_rows, a null or overlapping buffer, a bad scale) writes
+// nothing.
+struct KvAppend {
+  std::size_t tokens = 0, kv_heads = 1, head_dim = 0;
+  KvPointer x;  // float32, bfloat16 or float16
+  std::size_t x_row_stride = 0, x_head_stride = 0;
+  const std::int64_t* slots = nullptr;  // [tokens]
+
+  KvStorage cache;
+  std::size_t cache_rows = 0;  // rows (slots) the cache holds; every slot must be below it
+  std::size_t block_size = 0;  // 0: dense; else tokens per block, 1 .. kMaxBlockSize
+  std::size_t block_stride = 0, row_stride = 0, head_stride = 0;
+  float* scales = nullptr;              // int8: written
+  const float* head_scales = nullptr;   // fp8: read, finite and > 0
+  std::size_t scale_block_stride = 0, scale_row_stride = 0, scale_head_stride = 0;
+};
+
+Status append_kv(const KvAppend& append);
 
 }  // namespace softkern
 

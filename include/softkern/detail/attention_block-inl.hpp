@@ -186,18 +186,18 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     std::size_t j = jb;
     for (; j + 4 <= je; j += 4) {
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.kahead, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.k.ahead, j + i);
       }
       const T* k[4];
-      for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.krow[j + i]);
+      for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.k.row[j + i]);
       float* s[4];
       for (std::size_t r = 0; r < 4; ++r) s[r] = sc.s[r0 + (r < kScoreRows ? r : 0)] + j;
       ScoreRowsBy4Keys(df, q, k, dp, s);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchAhead(&sc.kahead, j);
+      if (r0 == 0) PrefetchAhead(&sc.k.ahead, j);
       for (std::size_t r = 0; r < kScoreRows; ++r) {
-        sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.krow[j]), dp);
+        sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.k.row[j]), dp);
       }
     }
   }
@@ -208,12 +208,12 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     const float* q0 = sc.q[r0];
     std::size_t j = jb;
     for (; kGrouped && j + 4 <= je; j += 4) {
-      const T* k0 = static_cast<const T*>(sc.krow[j]);
-      const T* k1 = static_cast<const T*>(sc.krow[j + 1]);
-      const T* k2 = static_cast<const T*>(sc.krow[j + 2]);
-      const T* k3 = static_cast<const T*>(sc.krow[j + 3]);
+      const T* k0 = static_cast<const T*>(sc.k.row[j]);
+      const T* k1 = static_cast<const T*>(sc.k.row[j + 1]);
+      const T* k2 = static_cast<const T*>(sc.k.row[j + 2]);
+      const T* k3 = static_cast<const T*>(sc.k.row[j + 3]);
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.kahead, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.k.ahead, j + i);
       }
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (std::size_t c = 0; c < dp; c += N) {
@@ -226,15 +226,16 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       SumsOf4(df, a0, a1, a2, a3, sc.s[r0] + j);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchAhead(&sc.kahead, j);
-      sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.krow[j]), dp);
+      if (r0 == 0) PrefetchAhead(&sc.k.ahead, j);
+      sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.k.row[j]), dp);
     }
   }
 }
 
 // Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
-// q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
-// invisible keys and in the padding up to a whole vector.
+// q'_r . k_j (times 1/|k_j| for softplus, else times int8's scale of key j)
+// + mask * mask_scale, -inf for invisible keys and in the padding up to a
+// whole vector.
 HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                            std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
   const std::size_t N = hn::Lanes(df);
@@ -250,7 +251,7 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
       je = HWY_MAX(je, e);
     }
   }
-  WithRowType(sc.ktype, [&](auto t) HWY_ATTR { ScoreDots<decltype(t)>(df, tile, sc, jb, je, dp); });
+  WithRowType(sc.k.type, [&](auto t) HWY_ATTR { ScoreDots<decltype(t)>(df, tile, sc, jb, je, dp); });
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const TileRow& row = tile.row[r];
     float* s = sc.s[r];
@@ -260,6 +261,8 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
     for (std::size_t j = HWY_MAX(b, e); j < padded; ++j) s[j] = -kInf;
     if (k_normalised) {
       for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
+    } else if (sc.k.scaled) {
+      for (std::size_t j = b; j < e; ++j) s[j] *= sc.k.scale[j];
     }
     if (const float* mask = MaskRow(p, row)) {
       for (std::size_t j = b; j < e; ++j) {
@@ -275,9 +278,9 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
 HWY_INLINE void ScoreBlockAndLoadV(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                                    std::size_t j0, std::size_t count, std::size_t dp) {
   const bool widen = WidensKvInPlace(tile);
-  sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.kahead, widen);
+  LoadRows(df, p, false, tile.kv_head, j0, count, dp, sc.kbuf, &sc.k, true, widen);
   ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-  sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vahead, widen);
+  LoadRows(df, p, true, tile.kv_head, j0, count, dp, sc.vbuf, &sc.v, true, widen);
 }
 
 // a_c += w v_c for the C column vectors of one row's panel (C = 1, 2 or 4).
@@ -446,7 +449,7 @@ HWY_INLINE bool NoZeroWeights(DF df, const float* const* pw, std::size_t count) 
 HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
                                 std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
-  WithRowType(sc.vtype, [&](auto t) HWY_ATTR {
+  WithRowType(sc.v.type, [&](auto t) HWY_ATTR {
     using T = decltype(t);
     std::size_t r0 = 0;
     for (; kGrouped && r0 + kVRows <= tile.rows; r0 += kVRows) {
@@ -455,26 +458,34 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
       const bool dense = NoZeroWeights(df, pw, count);
       std::size_t c = 0;
       for (; c + kVCols * N <= dp; c += kVCols * N) {
-        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.vahead : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.v.ahead : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
+          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
+          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         }
       }
       for (; c < dp; c += N) {
-        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.vahead : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.v.ahead : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
+          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, ahead);
+          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         }
       }
     }
     for (; r0 < tile.rows; ++r0) {
-      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vahead : nullptr);
+      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.v.row, 0, count, dp, r0 == 0 ? &sc.v.ahead : nullptr);
     }
   });
+}
+
+// w[0, padded) *= V's per-key scales (int8: the weight of key j times its
+// scale multiplies its codes), when the block has them.
+HWY_INLINE void WeightsTimesVScales(DF df, const BlockRows& v, float* w, std::size_t padded) {
+  if (!v.scaled) return;
+  const std::size_t N = hn::Lanes(df);
+  for (std::size_t j = 0; j < padded; j += N) hn::Store(hn::Mul(hn::Load(df, w + j), hn::Load(df, v.scale + j)), df, w + j);
 }
 
 HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {

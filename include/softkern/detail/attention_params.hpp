@@ -33,6 +33,13 @@ struct AttentionParams {
   std::size_t kv_first_key;
   const std::int32_t* block_table;
   std::size_t block_size, kv_block_stride;
+  // Quantized K/V (kv_type int8 or fp8): the value of a code is code *
+  // scale. int8: one scale per (row, KV head), at the row's place with the
+  // scale strides (paged: scale_block_stride per block); fp8: one per KV
+  // head, g * scale_head_stride. Null for float types.
+  const float* k_scales;
+  const float* v_scales;
+  std::size_t scale_row_stride, scale_head_stride, scale_block_stride;
   float* o;
   std::size_t o_row_stride, o_head_stride;
   float* lse;

@@ -43,6 +43,14 @@ constexpr std::size_t kScoreStride = kBlockKeys + kMaxLanesF;
 HWY_INLINE std::size_t RoundUpTo(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
 // ------------------------------------------------------------ conversions
+//
+// What the loops read for each K/V element type: float32, bf16 and f16 as
+// their values; int8 as the integer code (its scale is per key:
+// BlockRows::scale); fp8 E5M2 as its value (the upper byte of a binary16);
+// fp8 E4M3 as 2^-8 of its value (its bits, moved into binary16 positions,
+// with NaN kept), the 2^8 going into the per-head factor (KvHeadFactor).
+// Every conversion is exact, so a row has the same floats read in place or
+// converted.
 
 HWY_INLINE float ToFloat(float x) { return x; }
 HWY_INLINE float ToFloat(hwy::bfloat16_t x) {
@@ -56,23 +64,11 @@ HWY_INLINE float ToFloat(hwy::bfloat16_t x) {
 HWY_INLINE float ToFloat(hwy::float16_t x) {
   std::uint16_t bits;
   std::memcpy(&bits, &x, sizeof bits);
-  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
-  const std::uint32_t exponent = (bits >> 10) & 0x1Fu;
-  const std::uint32_t mantissa = bits & 0x3FFu;
-  float f;
-  if (exponent == 0) {
-    f = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals, exact
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    u |= sign;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-  }
-  const std::uint32_t u = exponent == 0x1F ? (sign | 0x7F800000u | (mantissa << 13))
-                                           : (sign | ((exponent + 112) << 23) | (mantissa << 13));
-  std::memcpy(&f, &u, sizeof f);
-  return f;
+  return HalfBitsToFloat(bits);
 }
+HWY_INLINE float ToFloat(std::int8_t x) { return static_cast<float>(x); }
+HWY_INLINE float ToFloat(float8_e5m2 x) { return Float8E5M2BitsToFloat(x.bits); }
+HWY_INLINE float ToFloat(float8_e4m3 x) { return Float8E4M3BitsToFloat(x.bits) * 0x1p-8f; }
 
 template <typename T>
 HWY_INLINE VF LoadAsFloat(DF df, const T* p) {
@@ -80,9 +76,46 @@ HWY_INLINE VF LoadAsFloat(DF df, const T* p) {
   return hn::PromoteTo(df, hn::LoadU(dh, p));
 }
 HWY_INLINE VF LoadAsFloat(DF df, const float* p) { return hn::LoadU(df, p); }
+#if HWY_TARGET == HWY_SCALAR
+// Highway 1.0.3's scalar binary16 promotion reads exponent 31 as a normal
+// exponent (infinity and NaN become 2^16 and more): the exact conversion.
+HWY_INLINE VF LoadAsFloat(DF df, const hwy::float16_t* p) { return hn::Set(df, ToFloat(*p)); }
+#endif
+HWY_INLINE VF LoadAsFloat(DF df, const std::int8_t* p) {
+  const hn::Rebind<std::int8_t, DF> d8;
+  const hn::Rebind<std::int32_t, DF> d32;
+  return hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(d8, p)));
+}
+// binary16 bits, widened by the target's half conversion (exactly, NaN and
+// infinities included: on the scalar target by HalfBitsToFloat, see above).
+HWY_INLINE VF HalfBitsToFloatVec(DF df, hn::Vec<hn::Rebind<std::uint16_t, DF>> bits) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::Set(df, HalfBitsToFloat(hn::GetLane(bits)));
+#else
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(df, hn::BitCast(dh, bits));
+#endif
+}
+HWY_INLINE VF LoadAsFloat(DF df, const float8_e5m2* p) {
+  const hn::Rebind<std::uint8_t, DF> d8;
+  const hn::Rebind<std::uint16_t, DF> d16;
+  const auto codes = hn::PromoteTo(d16, hn::LoadU(d8, reinterpret_cast<const std::uint8_t*>(p)));
+  return HalfBitsToFloatVec(df, hn::ShiftLeft<8>(codes));
+}
+HWY_INLINE VF LoadAsFloat(DF df, const float8_e4m3* p) {
+  const hn::Rebind<std::uint8_t, DF> d8;
+  const hn::Rebind<std::uint16_t, DF> d16;
+  const auto codes = hn::PromoteTo(d16, hn::LoadU(d8, reinterpret_cast<const std::uint8_t*>(p)));
+  // Sign to bit 15, exponent and mantissa to bits 7..13: binary16 bits of
+  // 2^-8 times the value (E4M3's bias 7 against binary16's 15), subnormals
+  // included; S.1111.111 is NaN.
+  const auto bits = hn::Or(hn::ShiftLeft<8>(hn::And(codes, hn::Set(d16, 0x80))),
+                           hn::ShiftLeft<7>(hn::And(codes, hn::Set(d16, 0x7F))));
+  const auto nan = hn::Eq(hn::And(codes, hn::Set(d16, 0x7F)), hn::Set(d16, 0x7F));
+  return HalfBitsToFloatVec(df, hn::IfThenElse(nan, hn::Set(d16, 0x7E00), bits));
+}
 
-// dst[0, dp) = src[0, d) as float, zero padded. 16-bit types through
-// PromoteTo, a vector at a time.
+// dst[0, dp) = src[0, d) as float, zero padded, a vector at a time.
 template <typename T>
 HWY_INLINE void ConvertRow(DF df, const T* src, std::size_t d, std::size_t dp, float* dst) {
   const std::size_t N = hn::Lanes(df);
@@ -90,6 +123,17 @@ HWY_INLINE void ConvertRow(DF df, const T* src, std::size_t d, std::size_t dp, f
   for (; c + N <= d; c += N) hn::StoreU(LoadAsFloat(df, src + c), df, dst + c);
   for (; c < d; ++c) dst[c] = ToFloat(src[c]);
   for (; c < dp; ++c) dst[c] = 0.0f;
+}
+
+// The factor a KV head's loaded K (or V) values take to become its values:
+// fp8's per-head scale (times 2^8 for E4M3, see above); 1 for the float
+// types, and for int8, whose scales are per key (BlockRows::scale). The
+// loops fold it into q (K) and into the final normalisation (V), in double,
+// rounded once.
+HWY_INLINE double KvHeadFactor(const AttentionParams& p, const float* scales, std::size_t g) {
+  if (p.kv_type == ElementType::kFloat8E5M2) return static_cast<double>(scales[g * p.scale_head_stride]);
+  if (p.kv_type == ElementType::kFloat8E4M3) return static_cast<double>(scales[g * p.scale_head_stride]) * 0x1p8;
+  return 1.0;
 }
 
 // Prefetches a row into the L2, not the L1 (locality 2: prefetcht1 on x86,
@@ -131,21 +175,35 @@ HWY_INLINE void PrefetchAhead(const RowsAhead* ahead, std::size_t j) {
   if (ahead != nullptr && ahead->bytes != 0 && ahead->row[j] != nullptr) PrefetchRow(ahead->row[j], ahead->bytes);
 }
 
+// One key block of K or V as the loops see it (LoadRows).
+struct BlockRows {
+  const void* row[kBlockKeys];  // rows of `type`, dp readable elements each
+  ElementType type;
+  // int8: each key's scale (the value is code * scale), zero in the padding
+  // up to a whole vector; the loops multiply K's into the scores and V's
+  // into the weights.
+  bool scaled;
+  HWY_ALIGN float scale[kScoreStride];
+  RowsAhead ahead;
+};
+
 // The rows of one KV head in key order, from any key: the one place that
 // knows where a key's row is. Dense caches step by the row stride; paged
 // caches step through a block's slots and then to the block the table names
 // next. A table entry is read only when a row of its block is asked for, so
-// a walk never reads past the blocks of the call's keys.
+// a walk never reads past the blocks of the call's keys. K and V rows, and
+// int8's per-key scales, walk the same way with their own strides.
 template <typename T>
 class RowWalk {
  public:
-  // `head` is KV head g of the cache (base + g * kv_head_stride); the walk
-  // starts at the call's key `key`.
-  HWY_INLINE RowWalk(const AttentionParams& p, const T* head, std::size_t key)
-      : head_(head), row_stride_(p.kv_row_stride), block_stride_(p.kv_block_stride), block_size_(p.block_size) {
+  // `head` is KV head g of the tensor (its base + g * head stride); the
+  // walk starts at the call's key `key`.
+  HWY_INLINE RowWalk(const AttentionParams& p, const T* head, std::size_t key, std::size_t row_stride,
+                     std::size_t block_stride)
+      : head_(head), row_stride_(row_stride), block_stride_(block_stride), block_size_(p.block_size) {
     const std::size_t row = p.kv_first_key + key;
     if (p.block_table == nullptr) {
-      row_ = head + row * p.kv_row_stride;
+      row_ = head + row * row_stride;
       left_ = ~std::size_t{0};
       return;
     }
@@ -175,53 +233,48 @@ class RowWalk {
   std::size_t row_stride_, block_stride_, block_size_;
 };
 
-// Rows j0 .. j0 + count of KV head g of `base` (K or V), each dp readable
-// elements (zero beyond d), and returns their type: the tensor's own rows
-// when d is a whole number of vectors and they are float32, or 16-bit and
-// `widen_in_place` (then the loops widen them as they load them, see
-// ScoreDots and WidensKvInPlace); else rows converted to float into buf.
-// If `ahead` is given, it receives the rows to prefetch while this block
+// Keys j0 .. j0 + count of KV head g of `base` (K or V, with `scales` for
+// int8) into *out: the tensor's own rows when d is a whole number of vectors
+// and they are float32, or of another type and `widen_in_place` (then the
+// loops widen them as they load them, see ScoreDots and WidensKvInPlace);
+// else rows converted to float into buf, each dp elements, zero beyond d. If
+// `prefetch`, out->ahead receives the rows to prefetch while this block
 // computes, when the cache is beyond the L2 (AttentionParams::prefetch_kv).
 template <typename T>
-HWY_INLINE ElementType LoadRowsT(DF df, const AttentionParams& p, const void* base, std::size_t g,
-                            std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                            const void** rows, RowsAhead* ahead, bool widen_in_place) {
+HWY_INLINE void LoadRowsT(DF df, const AttentionParams& p, const void* base, const float* scales, std::size_t g,
+                          std::size_t j0, std::size_t count, std::size_t dp, float* buf, BlockRows* out,
+                          bool prefetch, bool widen_in_place) {
   const T* head = static_cast<const T*>(base) + g * p.kv_head_stride;
   const std::size_t d = p.head_dim;
-  if (ahead != nullptr) {
-    ahead->bytes = p.prefetch_kv ? d * sizeof(T) : 0;
+  RowsAhead& ahead = out->ahead;
+  ahead.bytes = prefetch && p.prefetch_kv ? d * sizeof(T) : 0;
+  if (ahead.bytes != 0) {
     const std::size_t first = j0 + kPrefetchAhead;
-    const std::size_t valid = ahead->bytes != 0 && first < p.keys ? HWY_MIN(count, p.keys - first) : 0;
+    const std::size_t valid = first < p.keys ? HWY_MIN(count, p.keys - first) : 0;
     if (valid != 0) {
-      RowWalk<T> walk(p, head, first);
-      for (std::size_t j = 0; j < valid; ++j) ahead->row[j] = reinterpret_cast<const char*>(walk.Next());
+      RowWalk<T> walk(p, head, first, p.kv_row_stride, p.kv_block_stride);
+      for (std::size_t j = 0; j < valid; ++j) ahead.row[j] = reinterpret_cast<const char*>(walk.Next());
     }
-    for (std::size_t j = valid; j < count; ++j) ahead->row[j] = nullptr;
+    for (std::size_t j = valid; j < count; ++j) ahead.row[j] = nullptr;
   }
-  RowWalk<T> walk(p, head, j0);
+  out->scaled = p.kv_type == ElementType::kInt8;
+  if (out->scaled) {
+    RowWalk<float> walk(p, scales + g * p.scale_head_stride, j0, p.scale_row_stride, p.scale_block_stride);
+    std::size_t j = 0;
+    for (; j < count; ++j) out->scale[j] = *walk.Next();
+    for (; j < RoundUpTo(count, hn::Lanes(df)); ++j) out->scale[j] = 0.0f;
+  }
+  RowWalk<T> walk(p, head, j0, p.kv_row_stride, p.kv_block_stride);
   if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
-    for (std::size_t j = 0; j < count; ++j) rows[j] = walk.Next();
-    return p.kv_type;
+    for (std::size_t j = 0; j < count; ++j) out->row[j] = walk.Next();
+    out->type = p.kv_type;
+    return;
   }
   for (std::size_t j = 0; j < count; ++j) {
     ConvertRow(df, walk.Next(), d, dp, buf + j * kPaddedDim);
-    rows[j] = buf + j * kPaddedDim;
+    out->row[j] = buf + j * kPaddedDim;
   }
-  return ElementType::kFloat32;
-}
-
-HWY_INLINE ElementType LoadRows(DF df, const AttentionParams& p, const void* base, std::size_t g,
-                           std::size_t j0, std::size_t count, std::size_t dp, float* buf,
-                           const void** rows, RowsAhead* ahead = nullptr, bool widen_in_place = false) {
-  switch (p.kv_type) {
-    case ElementType::kBFloat16:
-      return LoadRowsT<hwy::bfloat16_t>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
-    case ElementType::kFloat16:
-      return LoadRowsT<hwy::float16_t>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
-    case ElementType::kFloat32:
-    default:
-      return LoadRowsT<float>(df, p, base, g, j0, count, dp, buf, rows, ahead, widen_in_place);
-  }
+  out->type = ElementType::kFloat32;
 }
 
 // Calls f(T()) with T the element type of rows of type `type`.
@@ -230,9 +283,22 @@ HWY_INLINE void WithRowType(ElementType type, const F& f) {
   switch (type) {
     case ElementType::kBFloat16: return f(hwy::bfloat16_t());
     case ElementType::kFloat16: return f(hwy::float16_t());
+    case ElementType::kInt8: return f(std::int8_t());
+    case ElementType::kFloat8E4M3: return f(float8_e4m3());
+    case ElementType::kFloat8E5M2: return f(float8_e5m2());
     case ElementType::kFloat32:
     default: return f(0.0f);
   }
+}
+
+// LoadRowsT for the call's K/V element type. K: p.k with p.k_scales; V:
+// p.v with p.v_scales.
+HWY_INLINE void LoadRows(DF df, const AttentionParams& p, bool v, std::size_t g, std::size_t j0, std::size_t count,
+                         std::size_t dp, float* buf, BlockRows* out, bool prefetch = false, bool widen_in_place = false) {
+  WithRowType(p.kv_type, [&](auto t) HWY_ATTR {
+    LoadRowsT<decltype(t)>(df, p, v ? p.v : p.k, v ? p.v_scales : p.k_scales, g, j0, count, dp, buf, out, prefetch,
+                           widen_in_place);
+  });
 }
 
 }  // namespace HWY_NAMESPACE

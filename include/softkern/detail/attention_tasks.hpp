@@ -76,6 +76,10 @@ AttentionParams Slice(const AttentionParams& p, std::size_t g, std::size_t i0, s
   if (p.keys > 0) {
     s.k = AdvanceKv(p.k, p.kv_type, g * p.kv_head_stride);
     s.v = AdvanceKv(p.v, p.kv_type, g * p.kv_head_stride);
+    if (p.k_scales != nullptr) {
+      s.k_scales = p.k_scales + g * p.scale_head_stride;
+      s.v_scales = p.v_scales + g * p.scale_head_stride;
+    }
     s.kv_first_key = p.kv_first_key + b;
   }
   s.o = p.o + i0 * p.o_row_stride + h0 * p.o_head_stride;

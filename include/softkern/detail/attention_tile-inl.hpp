@@ -52,10 +52,7 @@ struct Scratch {
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kTileRows][kScoreStride];
   float k_inv_norm[kBlockKeys];
-  const void* krow[kBlockKeys];  // rows of ktype (LoadRows)
-  const void* vrow[kBlockKeys];  // rows of vtype
-  ElementType ktype, vtype;
-  RowsAhead kahead, vahead;  // rows to prefetch (LoadRows)
+  BlockRows k, v;  // the block's K and V rows (LoadRows)
 };
 
 struct Tile {

@@ -15,6 +15,7 @@
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/attention_tasks.hpp"
 #include "softkern/detail/extents.hpp"
+#include "softkern/detail/kv_append.hpp"
 #include "softkern/serving.hpp"
 
 namespace softkern {
@@ -30,6 +31,7 @@ struct BatchShape {
   std::size_t max_blocks = 0;   // paged: blocks of the longest context
   bool paged = false;
   std::size_t block_stride = 0, row_stride = 0, head_stride = 0, table_stride = 0;
+  std::size_t scale_block_stride = 0;  // paged int8
 };
 
 Status CheckOffsets(const AttentionBatch& b, BatchShape* shape) {
@@ -76,6 +78,12 @@ Status CheckLayout(const AttentionBatch& b, BatchShape* shape) {
   } else if (__builtin_mul_overflow(pk.block_size, Hk * d, &shape->block_stride)) {
     return Status(StatusCode::kBadStride, "attention_batch: block_size * kv_heads * head_dim overflows");
   }
+  const std::size_t scale_row_stride = pk.scale_row_stride != 0 ? pk.scale_row_stride : Hk;
+  if (pk.scale_block_stride != 0) {
+    shape->scale_block_stride = pk.scale_block_stride;
+  } else if (__builtin_mul_overflow(pk.block_size, scale_row_stride, &shape->scale_block_stride)) {
+    return Status(StatusCode::kBadStride, "attention_batch: block_size * scale_row_stride overflows");
+  }
   shape->max_blocks = (shape->max_keys + pk.block_size - 1) / pk.block_size;
   shape->table_stride = pk.block_table_stride != 0 ? pk.block_table_stride : shape->max_blocks;
   if (shape->table_stride < shape->max_blocks) {
@@ -86,7 +94,8 @@ Status CheckLayout(const AttentionBatch& b, BatchShape* shape) {
 
 // The attention() call sequence s of the batch is equal to, as kernel
 // parameters; options applied. Validates what is the sequence's own
-// (positions, shapes, the block ids it reads).
+// (positions, shapes, the block ids it reads); the values of its scales are
+// checked after the batch's buffers (CheckKvScales).
 Status SequenceParams(const AttentionBatch& b, const AttentionOptions& options, const BatchShape& shape, std::size_t s,
                       AttentionParams* p) {
   const std::size_t row0 = static_cast<std::size_t>(b.query_offsets[s]);
@@ -110,11 +119,19 @@ Status SequenceParams(const AttentionBatch& b, const AttentionOptions& options, 
     t.v = b.paged.v;
     t.kv_row_stride = shape.row_stride;
     t.kv_head_stride = shape.head_stride;
+    t.k_scales = b.paged.k_scales;
+    t.v_scales = b.paged.v_scales;
+    t.scale_row_stride = b.paged.scale_row_stride;
+    t.scale_head_stride = b.paged.scale_head_stride;
   } else {
     t.k = b.k;
     t.v = b.v;
     t.kv_row_stride = b.kv_row_stride;
     t.kv_head_stride = b.kv_head_stride;
+    t.k_scales = b.k_scales;
+    t.v_scales = b.v_scales;
+    t.scale_row_stride = b.scale_row_stride;
+    t.scale_head_stride = b.scale_head_stride;
   }
   *p = AttentionParams{};
   if (Status st = MakeTensorParams(t, options.causal || options.window != 0, p); !st.ok()) return st;
@@ -133,6 +150,7 @@ Status SequenceParams(const AttentionBatch& b, const AttentionOptions& options, 
   p->block_table = b.paged.block_tables + s * shape.table_stride;
   p->block_size = b.paged.block_size;
   p->kv_block_stride = shape.block_stride;
+  p->scale_block_stride = shape.scale_block_stride;
   if (t.queries > 0) {
     const std::size_t blocks = (t.keys + p->block_size - 1) / p->block_size;
     for (std::size_t i = 0; i < blocks; ++i) {
@@ -155,7 +173,7 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
   const std::size_t q_strides[2] = {any.q_row_stride, any.q_head_stride};
   const std::size_t o_strides[2] = {any.o_row_stride, any.o_head_stride};
   const std::size_t lse_strides[2] = {any.lse_row_stride, 1};
-  Extent q, o, lse, k, v, tables, query_offsets, key_offsets, mask, sinks;
+  Extent q, o, lse, k, v, tables, query_offsets, key_offsets, mask, sinks, k_scales, v_scales;
   const std::size_t offsets_sizes[1] = {1}, unit[1] = {1};
   bool ok = TensorExtent(b.q, qo_sizes, q_strides, 2, d, sizeof(float), &q) &&
             TensorExtent(b.o, qo_sizes, o_strides, 2, d, sizeof(float), &o) &&
@@ -168,6 +186,14 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
     const std::size_t pool_strides[3] = {shape.block_stride, shape.row_stride, shape.head_stride};
     const std::size_t table_sizes[1] = {b.sequences};
     const std::size_t table_strides[1] = {shape.table_stride};
+    const std::size_t scale_strides[3] = {shape.scale_block_stride, any.scale_row_stride, any.scale_head_stride};
+    const bool int8 = any.kv_type == ElementType::kInt8;
+    const int scale_rank = int8 ? 3 : 1;
+    const std::size_t* scale_sizes = int8 ? pool_sizes : pool_sizes + 2;
+    const std::size_t* scale_step = int8 ? scale_strides : scale_strides + 2;
+    ok = ok && (b.paged.k_scales == nullptr ||
+                (TensorExtent(b.paged.k_scales, scale_sizes, scale_step, scale_rank, 1, sizeof(float), &k_scales) &&
+                 TensorExtent(b.paged.v_scales, scale_sizes, scale_step, scale_rank, 1, sizeof(float), &v_scales)));
     ok = ok && TensorExtent(b.paged.k.data(), pool_sizes, pool_strides, 3, d, kv_bytes, &k) &&
          TensorExtent(b.paged.v.data(), pool_sizes, pool_strides, 3, d, kv_bytes, &v) &&
          (shape.max_blocks == 0 ||
@@ -176,7 +202,9 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
     const std::size_t kv_sizes[2] = {shape.key_rows, Hk};
     const std::size_t kv_strides[2] = {any.kv_row_stride, any.kv_head_stride};
     ok = ok && TensorExtent(b.k.data(), kv_sizes, kv_strides, 2, d, kv_bytes, &k) &&
-         TensorExtent(b.v.data(), kv_sizes, kv_strides, 2, d, kv_bytes, &v);
+         TensorExtent(b.v.data(), kv_sizes, kv_strides, 2, d, kv_bytes, &v) &&
+         (b.k_scales == nullptr ||
+          (ScalesExtent(any, b.k_scales, shape.key_rows, &k_scales) && ScalesExtent(any, b.v_scales, shape.key_rows, &v_scales)));
   }
   if (options.mask != nullptr && shape.max_keys > 0) {
     const std::size_t mask_strides[2] = {any.mask_row_stride, any.mask_head_stride};
@@ -190,7 +218,7 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
   if (b.lse != nullptr && !DistinctElements(qo_sizes, lse_strides, 2, 1)) {
     return Status(StatusCode::kBadStride, "attention_batch: lse_row_stride must be >= heads (or one query row)");
   }
-  const Extent inputs[] = {q, k, v, tables, query_offsets, key_offsets, mask, sinks};
+  const Extent inputs[] = {q, k, v, tables, query_offsets, key_offsets, mask, sinks, k_scales, v_scales};
   for (const Extent& out : {o, lse}) {
     for (const Extent& in : inputs) {
       if (Overlaps(out, in)) return Status(StatusCode::kOverlap, "attention_batch: an output overlaps an input");
@@ -218,6 +246,11 @@ Status attention_batch(const AttentionBatch& b, const AttentionOptions& options)
   }
   if (shape.query_rows == 0) return Status::Ok();
   if (Status s = detail::CheckBatchMemory(b, options, shape, p); !s.ok()) return s;
+  // The scales' values, once their buffers are known to be sound.
+  for (std::size_t s = 0; s < b.sequences; ++s) {
+    (void)detail::SequenceParams(b, options, shape, s, &p);
+    if (Status st = detail::CheckKvScales(p); !st.ok()) return st;
+  }
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
