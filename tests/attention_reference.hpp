@@ -182,7 +182,7 @@ inline RefRow reference_row(const Problem& p, const AttentionOptions& o, std::si
   r.o.assign(d, 0.0);
   r.kappa.assign(d, 0.0);
   std::vector<std::size_t> idx;
-  std::vector<double> x, mag;
+  std::vector<double> x, mag, bias;
   double qn = 0;
   for (std::size_t c = 0; c < d; ++c) qn += static_cast<double>(q[c]) * q[c];
   qn = std::max(std::sqrt(qn), 1e-12);
@@ -196,13 +196,22 @@ inline RefRow reference_row(const Problem& p, const AttentionOptions& o, std::si
       kn += static_cast<double>(p.kf(j, g, c)) * p.kf(j, g, c);
     }
     idx.push_back(j);
+    // ALiBi: -slope |query position - key position|, added like the mask.
+    const double alibi = o.alibi_slopes == nullptr
+                             ? 0.0
+                             : -static_cast<double>(o.alibi_slopes[h]) *
+                                   std::fabs(static_cast<double>(query_start + i) - static_cast<double>(key_start + j));
+    bias.push_back(alibi);
     if (o.score == ScoreFunction::kSoftplus) {
       x.push_back(dot / (qn * std::max(std::sqrt(kn), 1e-12)));  // cosine, scaled below
       mag.push_back(am / (qn * std::max(std::sqrt(kn), 1e-12)));
     } else {
-      x.push_back(scale * dot + mv);
+      // Soft-capping c tanh(R / c) of the raw score R = scale q.k; its
+      // derivative is at most 1, so R's magnitude still bounds the error.
+      const double raw = scale * dot;
+      x.push_back((o.softcap > 0 ? o.softcap * std::tanh(raw / o.softcap) : raw) + mv + alibi);
       mag.push_back(std::fabs(scale) * am * (o.score == ScoreFunction::kSoftmax ? inv_t : 1.0) +
-                    std::fabs(mv) * inv_t);
+                    (std::fabs(mv) + std::fabs(alibi)) * inv_t);
     }
   }
   r.visible = idx.size();
@@ -230,10 +239,10 @@ inline RefRow reference_row(const Problem& p, const AttentionOptions& o, std::si
     std::vector<double> a(x.size()), t(x.size());
     double asum = 0;
     for (std::size_t j = 0; j < x.size(); ++j) {
-      const double s = c * x[j] + (p.mask.empty() ? 0.0 : p.mask[i * p.n + idx[j]]);
+      const double s = c * x[j] + (p.mask.empty() ? 0.0 : p.mask[i * p.n + idx[j]]) + bias[j];
       a[j] = std::max(s, 0.0) + std::log1p(std::exp(-std::fabs(s)));
       asum += a[j];
-      r.amax = std::max(r.amax, std::fabs(c) * mag[j]);
+      r.amax = std::max(r.amax, std::fabs(c) * mag[j] + std::fabs(bias[j]));
     }
     double tmax = 0, rsum = 0, amax_w = 0;
     for (std::size_t j = 0; j < x.size(); ++j) {
@@ -254,8 +263,12 @@ inline RefRow reference_row(const Problem& p, const AttentionOptions& o, std::si
   return r;
 }
 
+// Soft-capping adds its tanh's error (a few u of the capped score, whose
+// magnitude is at most the raw score's): d + 2 becomes d + 2 + kSoftcapC.
+inline constexpr double kSoftcapC = 8.0;
+
 inline double bound_factor(const Problem& p, const AttentionOptions& o, const RefRow& r) {
-  const double d2 = static_cast<double>(p.d + 2);
+  const double d2 = static_cast<double>(p.d + 2) + (o.softcap > 0 ? kSoftcapC : 0.0);
   switch (o.score) {
     case ScoreFunction::kSoftmax: return kAttnC + 2 * d2 * r.amax + static_cast<double>(r.visible);
     case ScoreFunction::kSigmoid: return kAttnC + d2 * r.amax + static_cast<double>(r.visible);
@@ -298,7 +311,8 @@ inline double check_output(const Problem& p, const AttentionOptions& o, const st
           if (l != -kInf) log.add(what + ": lse of a query that sees nothing must be -inf, got " + std::to_string(l));
         } else {
           // log of a sum of weights each with relative error (d+2) u Amax.
-          const double limit = u * (kAttnC + 2 * std::fabs(r.lse) + 2 * (p.d + 2) * r.amax + r.visible);
+          const double d2 = p.d + 2 + (o.softcap > 0 ? kSoftcapC : 0.0);
+          const double limit = u * (kAttnC + 2 * std::fabs(r.lse) + 2 * d2 * r.amax + r.visible);
           if (!(std::fabs(l - r.lse) <= limit)) {
             log.add(what + ": lse " + std::to_string(l) + " vs reference " + std::to_string(r.lse));
           }

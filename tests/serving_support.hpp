@@ -97,7 +97,7 @@ struct BatchData {
   std::vector<float> kvalues, vvalues;        // what was quantized (or stored), [total keys, Hk, d]
   // Quantized: int8 [total keys, Hk] per row and head, fp8 [Hk] per head.
   std::vector<float> kscales, vscales;
-  std::vector<float> mask, sinks;         // mask [rows, mask_row_stride]; sinks [H]
+  std::vector<float> mask, sinks, slopes;  // mask [rows, mask_row_stride]; sinks and ALiBi slopes [H]
   std::size_t mask_row_stride = 0;
   // The paged pool (make_pool).
   std::size_t block_size = 0, num_blocks = 0, table_stride = 0;
@@ -405,6 +405,8 @@ inline BatchData make_batch(const std::vector<SequenceShape>& shapes, std::size_
   for (float& m : x.mask) m = rng() % 6 == 0 ? -std::numeric_limits<float>::infinity() : u(rng);
   x.sinks.resize(H);
   for (float& s : x.sinks) s = u(rng);
+  x.slopes.resize(H);
+  for (std::size_t h = 0; h < H; ++h) x.slopes[h] = std::ldexp(1.0f, -static_cast<int>(h % 8 + 1));
   return x;
 }
 

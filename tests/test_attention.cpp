@@ -39,7 +39,19 @@ struct Variant {
   bool mask = false;
   bool sinks = false;
   bool lse = false;
+  bool alibi = false;
 };
+
+// ALiBi slopes for up to 32 heads: the geometric 2^(-8 h / H) of Press et
+// al. for H = 8, repeated.
+const std::vector<float>& alibi_slopes() {
+  static const std::vector<float> slopes = [] {
+    std::vector<float> v(32);
+    for (std::size_t h = 0; h < v.size(); ++h) v[h] = std::ldexp(1.0f, -static_cast<int>(h % 8 + 1));
+    return v;
+  }();
+  return slopes;
+}
 
 std::vector<Variant> softmax_variants() {
   std::vector<Variant> v;
@@ -56,6 +68,14 @@ std::vector<Variant> softmax_variants() {
   o.window = 0;
   o.scale = 0.3f;
   v.push_back({"scale_0.3_sinks", o, false, true, false});
+  AttentionOptions c;
+  c.softcap = 2.5f;
+  c.temperature = 0.8f;
+  v.push_back({"softcap_2.5_alibi_sinks_T0.8", c, false, true, true, true});
+  c.softcap = 0.0f;
+  c.temperature = 1.0f;
+  c.window = 13;
+  v.push_back({"alibi_window_13_mask", c, true, false, true, true});
   return v;
 }
 
@@ -77,6 +97,13 @@ std::vector<Variant> other_variants() {
   s.softplus_offset = 1.0f;
   s.window = 9;
   v.push_back({"softplus_window_9", s});
+  AttentionOptions g;
+  g.score = ScoreFunction::kSigmoid;
+  g.softcap = 5.0f;
+  v.push_back({"sigmoid_softcap_5_alibi", g, false, false, false, true});
+  AttentionOptions f;
+  f.score = ScoreFunction::kSoftplus;
+  v.push_back({"softplus_alibi", f, false, false, false, true});
   return v;
 }
 
@@ -99,6 +126,7 @@ void add_mask_and_sinks(Problem& p, const Variant& v, std::uint64_t seed) {
 
 AttentionOptions options_for(const Problem& p, const Variant& v) {
   AttentionOptions o = v.options;
+  if (v.alibi) o.alibi_slopes = alibi_slopes().data();
   if (!p.mask.empty()) o.mask = p.mask.data();
   if (!p.sinks.empty()) o.sinks = p.sinks.data();
   return o;
@@ -412,6 +440,8 @@ TEST(Attention, NanPropagatesToItsQueryOnly) {
 TEST(Attention, RejectedCallsWriteNothing) {
   Problem p = make_problem(4, 30, 4, 2, 64, Layout::kTokenMajor, ElementType::kFloat32, 2);
   std::vector<float> sinks(p.H, 0.0f);
+  std::vector<float> nan_slopes(p.H, 0.5f);
+  nan_slopes[p.H - 1] = std::nanf("");
   struct Case {
     const char* name;
     StatusCode code;
@@ -458,6 +488,23 @@ TEST(Attention, RejectedCallsWriteNothing) {
          o.sinks = sinks.data();
        }},
       {"scale inf", StatusCode::kBadArgument, [](AttentionTensors&, AttentionOptions& o) { o.scale = kInf; }},
+      {"softcap negative", StatusCode::kBadArgument, [](AttentionTensors&, AttentionOptions& o) { o.softcap = -1.0f; }},
+      {"softcap NaN", StatusCode::kBadArgument, [](AttentionTensors&, AttentionOptions& o) { o.softcap = std::nanf(""); }},
+      {"softcap with softplus", StatusCode::kBadArgument,
+       [](AttentionTensors& t, AttentionOptions& o) {
+         t.lse = nullptr;
+         o.score = ScoreFunction::kSoftplus;
+         o.softcap = 30.0f;
+       }},
+      {"softcap over a tiny temperature", StatusCode::kBadArgument,
+       [](AttentionTensors&, AttentionOptions& o) {
+         o.softcap = 1e30f;
+         o.temperature = 1e-20f;
+       }},
+      {"ALiBi slope NaN", StatusCode::kBadArgument,
+       [&](AttentionTensors&, AttentionOptions& o) { o.alibi_slopes = nan_slopes.data(); }},
+      {"ALiBi slopes overlap o", StatusCode::kOverlap,
+       [](AttentionTensors& t, AttentionOptions& o) { o.alibi_slopes = t.o + 2; }},
       {"sigmoid bias NaN", StatusCode::kBadArgument,
        [](AttentionTensors& t, AttentionOptions& o) {
          t.lse = nullptr;

@@ -40,7 +40,9 @@ std::vector<std::pair<const char*, AttentionOptions>> option_sets(const BatchDat
   v.push_back({"softmax_sinks_mask_T0.7", o});
   AttentionOptions w;
   w.window = 11;
-  v.push_back({"softmax_window_11", w});
+  w.softcap = 3.0f;
+  w.alibi_slopes = x.slopes.data();
+  v.push_back({"softmax_window_11_softcap_alibi", w});
   AttentionOptions s;
   s.score = ScoreFunction::kSigmoid;
   s.mask = x.mask.data();

@@ -19,6 +19,9 @@
 //  - kSoftplus (LSSA with re-weighting, LSSAR, Gao et al. 2025): see
 //    AttentionOptions::softplus_power for the formulas.
 //
+// Score modifiers (AttentionOptions): soft-capping c tanh(s / c) of scale
+// q.k (softmax, sigmoid) and ALiBi slopes per head (every score function).
+//
 // Masking (every score function): key j is visible to query i when it passes
 // the causal test (position of key <= position of query), the sliding window
 // (position of query - window < position of key) and its mask entry is not
@@ -171,6 +174,15 @@ struct AttentionOptions {
   std::size_t mask_row_stride = 0, mask_head_stride = 0;
   // Sigmoid only: b in sigmoid(scale q.k + mask + b).
   float sigmoid_bias = kDefaultSigmoidBias;
+  // Logit soft-capping (Gemma 2), softmax and sigmoid: when > 0 (finite), the
+  // score scale q.k becomes c tanh(scale q.k / c) before the mask, ALiBi,
+  // the temperature and the sigmoid bias; +-inf scores become +-c.
+  float softcap = 0.0f;
+  // ALiBi (Press et al. 2022; vLLM's and FlashAttention's alibi_slopes): one
+  // finite slope per query head (`heads` floats); query i and key j get
+  // -slope_h |position_i - position_j| added like a mask entry (a causal
+  // query: slope_h (j - i)). Distances are exact up to 2^24 positions.
+  const float* alibi_slopes = nullptr;
   // Softplus only (softplus attention with re-weighting, LSSA/LSSAR, Gao et
   // al. 2025):
   //   q^ = q/|q|, k^ = k/|k| (|x| floored at 1e-12, as torch's F.normalize),

@@ -22,6 +22,7 @@
 
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/attention_rows-inl.hpp"
+#include "softkern/detail/attention_score_bias-inl.hpp"
 #include "softkern/detail/attention_tile-inl.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -233,9 +234,9 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
 }
 
 // Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
-// q'_r . k_j (times 1/|k_j| for softplus, else times int8's scale of key j)
-// + mask * mask_scale, -inf for invisible keys and in the padding up to a
-// whole vector.
+// q'_r . k_j (times 1/|k_j| for softplus, else times int8's scale of key j),
+// soft-capped, + (ALiBi bias + mask) * mask_scale; -inf for invisible keys
+// and in the padding up to a whole vector.
 HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                            std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
   const std::size_t N = hn::Lanes(df);
@@ -257,13 +258,18 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
     float* s = sc.s[r];
     const std::size_t b = row.begin > j0 ? HWY_MIN(count, row.begin - j0) : 0;
     const std::size_t e = row.end > j0 ? HWY_MIN(count, row.end - j0) : 0;
+    if (b < e) {
+      if (k_normalised) {
+        for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
+      } else if (sc.k.scaled) {
+        for (std::size_t j = b; j < e; ++j) s[j] *= sc.k.scale[j];
+      }
+      // Over whole vectors; the lanes outside [b, e) become -inf below.
+      if (p.softcap_out != 0.0f) SoftCapRow(df, p, s, padded);
+      if (p.alibi_slopes != nullptr) AddAlibiRow(df, p, row, j0, s, padded);
+    }
     for (std::size_t j = 0; j < b; ++j) s[j] = -kInf;
     for (std::size_t j = HWY_MAX(b, e); j < padded; ++j) s[j] = -kInf;
-    if (k_normalised) {
-      for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
-    } else if (sc.k.scaled) {
-      for (std::size_t j = b; j < e; ++j) s[j] *= sc.k.scale[j];
-    }
     if (const float* mask = MaskRow(p, row)) {
       for (std::size_t j = b; j < e; ++j) {
         const float mv = mask[j0 + j];

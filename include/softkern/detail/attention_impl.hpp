@@ -205,7 +205,7 @@ Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, i
   if (p.lse != nullptr && !DistinctElements(qo_sizes, lse_strides, 2, 1)) {
     return Status(StatusCode::kBadStride, "attention: lse_row_stride must be >= heads (or queries == 1)");
   }
-  Extent inputs[10] = {q, k, v};
+  Extent inputs[12] = {q, k, v};
   int input_count = 3;
   if (p.k_scales != nullptr && n > 0) {
     Extent ks, vs;
@@ -248,7 +248,34 @@ Status ApplyOptions(const AttentionOptions& options, std::size_t default_mask_ro
   p->sigmoid_bias = options.sigmoid_bias;
   p->softplus_power = options.softplus_power;
   p->softplus_offset = options.softplus_offset;
+  const float c = options.softcap;
+  if (!(c >= 0.0f) || !std::isfinite(c)) return Status(StatusCode::kBadArgument, "attention: softcap must be finite and >= 0 (0: none)");
+  p->softcap_in = p->softcap_out = 0.0f;
+  if (c > 0.0f) {
+    if (options.score == ScoreFunction::kSoftplus) {
+      return Status(StatusCode::kBadArgument, "attention: softcap applies to softmax and sigmoid");
+    }
+    const double t = options.score == ScoreFunction::kSoftmax ? options.temperature : 1.0;
+    p->softcap_in = static_cast<float>(t / c);
+    p->softcap_out = static_cast<float>(c / t);
+    if (!(p->softcap_in >= std::numeric_limits<float>::min()) || !std::isfinite(p->softcap_out)) {
+      return Status(StatusCode::kBadArgument, "attention: softcap / temperature is outside the float range");
+    }
+  }
+  p->alibi_slopes = options.alibi_slopes;
   return Status::Ok();
+}
+
+// The values of the inputs a call must not start with, read once their
+// buffers were checked: ALiBi slopes finite, a quantized cache's scales
+// (CheckKvScales).
+Status CheckInputValues(const AttentionParams& p) {
+  if (p.alibi_slopes != nullptr && p.queries > 0) {
+    for (std::size_t h = 0; h < p.heads; ++h) {
+      if (!std::isfinite(p.alibi_slopes[h])) return Status(StatusCode::kBadArgument, "attention: an ALiBi slope is not finite");
+    }
+  }
+  return CheckKvScales(p);
 }
 
 }  // namespace
@@ -268,7 +295,7 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   detail::AttentionParams p{};
   if (Status s = detail::MakeTensorParams(t, options.causal || options.window != 0, &p); !s.ok()) return s;
   if (Status s = detail::ApplyOptions(options, t.keys, &p); !s.ok()) return s;
-  detail::Extent extra[2];
+  detail::Extent extra[3];
   int extra_count = 0;
   if (t.queries > 0 && options.mask != nullptr && t.keys > 0) {
     const std::size_t sizes[2] = {t.queries, t.heads};
@@ -282,8 +309,13 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
     const std::size_t strides[1] = {1};
     (void)detail::TensorExtent(options.sinks, sizes, strides, 1, t.heads, sizeof(float), &extra[extra_count++]);
   }
+  if (t.queries > 0 && options.alibi_slopes != nullptr) {
+    const std::size_t sizes[1] = {1};
+    const std::size_t strides[1] = {1};
+    (void)detail::TensorExtent(options.alibi_slopes, sizes, strides, 1, t.heads, sizeof(float), &extra[extra_count++]);
+  }
   if (Status s = detail::CheckTensorMemory(p, extra, extra_count, nullptr, 0); !s.ok()) return s;
-  if (Status s = detail::CheckKvScales(p); !s.ok()) return s;
+  if (Status s = detail::CheckInputValues(p); !s.ok()) return s;
   if (t.queries == 0) return Status::Ok();
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);

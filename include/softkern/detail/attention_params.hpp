@@ -55,6 +55,13 @@ struct AttentionParams {
   std::size_t mask_row_stride, mask_head_stride;
   float sigmoid_bias;
   float softplus_power, softplus_offset;
+  // Soft-capping of the raw score R = scale q.k: c tanh(R / c), applied to
+  // the scores the kernels form (R / T) as softcap_out * tanh(s *
+  // softcap_in), softcap_in = T / c, softcap_out = c / T; 0: none.
+  float softcap_in, softcap_out;
+  // ALiBi: -alibi_slopes[h] |query position - key position| joins the mask
+  // (scaled by mask_scale); null: none.
+  const float* alibi_slopes;
   // Prefetch K and V rows a few keys ahead of their loads: one KV head's K and V are
   // larger than the per-core L2 (attention_rows-inl.hpp, RowsAhead).
   bool prefetch_kv;

@@ -87,6 +87,7 @@ AttentionParams Slice(const AttentionParams& p, std::size_t g, std::size_t i0, s
   s.query_start = p.query_start + i0;
   s.key_start = p.key_start + b;
   if (p.sinks != nullptr) s.sinks = p.sinks + h0;
+  if (p.alibi_slopes != nullptr) s.alibi_slopes = p.alibi_slopes + h0;
   if (p.mask != nullptr) s.mask = p.mask + i0 * p.mask_row_stride + h0 * p.mask_head_stride + b;
   return s;
 }

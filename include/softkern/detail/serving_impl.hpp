@@ -94,8 +94,8 @@ Status CheckLayout(const AttentionBatch& b, BatchShape* shape) {
 
 // The attention() call sequence s of the batch is equal to, as kernel
 // parameters; options applied. Validates what is the sequence's own
-// (positions, shapes, the block ids it reads); the values of its scales are
-// checked after the batch's buffers (CheckKvScales).
+// (positions, shapes, the block ids it reads); the values of its scales and
+// slopes are checked after the batch's buffers (CheckInputValues).
 Status SequenceParams(const AttentionBatch& b, const AttentionOptions& options, const BatchShape& shape, std::size_t s,
                       AttentionParams* p) {
   const std::size_t row0 = static_cast<std::size_t>(b.query_offsets[s]);
@@ -173,7 +173,7 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
   const std::size_t q_strides[2] = {any.q_row_stride, any.q_head_stride};
   const std::size_t o_strides[2] = {any.o_row_stride, any.o_head_stride};
   const std::size_t lse_strides[2] = {any.lse_row_stride, 1};
-  Extent q, o, lse, k, v, tables, query_offsets, key_offsets, mask, sinks, k_scales, v_scales;
+  Extent q, o, lse, k, v, tables, query_offsets, key_offsets, mask, sinks, alibi, k_scales, v_scales;
   const std::size_t offsets_sizes[1] = {1}, unit[1] = {1};
   bool ok = TensorExtent(b.q, qo_sizes, q_strides, 2, d, sizeof(float), &q) &&
             TensorExtent(b.o, qo_sizes, o_strides, 2, d, sizeof(float), &o) &&
@@ -211,6 +211,9 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
     ok = ok && TensorExtent(options.mask, qo_sizes, mask_strides, 2, shape.max_keys, sizeof(float), &mask);
   }
   if (options.sinks != nullptr) ok = ok && TensorExtent(options.sinks, offsets_sizes, unit, 1, H, sizeof(float), &sinks);
+  if (options.alibi_slopes != nullptr) {
+    ok = ok && TensorExtent(options.alibi_slopes, offsets_sizes, unit, 1, H, sizeof(float), &alibi);
+  }
   if (!ok) return Status(StatusCode::kBadStride, "attention_batch: a tensor's extent (strides x sizes) exceeds PTRDIFF_MAX bytes");
   if (!DistinctElements(qo_sizes, o_strides, 2, d)) {
     return Status(StatusCode::kBadStride, "attention_batch: o's strides make two output elements share an address");
@@ -218,7 +221,7 @@ Status CheckBatchMemory(const AttentionBatch& b, const AttentionOptions& options
   if (b.lse != nullptr && !DistinctElements(qo_sizes, lse_strides, 2, 1)) {
     return Status(StatusCode::kBadStride, "attention_batch: lse_row_stride must be >= heads (or one query row)");
   }
-  const Extent inputs[] = {q, k, v, tables, query_offsets, key_offsets, mask, sinks, k_scales, v_scales};
+  const Extent inputs[] = {q, k, v, tables, query_offsets, key_offsets, mask, sinks, alibi, k_scales, v_scales};
   for (const Extent& out : {o, lse}) {
     for (const Extent& in : inputs) {
       if (Overlaps(out, in)) return Status(StatusCode::kOverlap, "attention_batch: an output overlaps an input");
@@ -249,7 +252,7 @@ Status attention_batch(const AttentionBatch& b, const AttentionOptions& options)
   // The scales' values, once their buffers are known to be sound.
   for (std::size_t s = 0; s < b.sequences; ++s) {
     (void)detail::SequenceParams(b, options, shape, s, &p);
-    if (Status st = detail::CheckKvScales(p); !st.ok()) return st;
+    if (Status st = detail::CheckInputValues(p); !st.ok()) return st;
   }
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
