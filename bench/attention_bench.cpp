@@ -389,8 +389,12 @@ std::vector<Isa> Isas() {
 
 }  // namespace
 
-// Registers every attention benchmark (called from main() in softmax_bench.cpp).
+void RegisterServingBenchmarks(bool smoke);  // serving_bench.cpp
+
+// Registers every attention benchmark (called from main() in softmax_bench.cpp),
+// the serving ones included.
 void RegisterAttentionBenchmarks(bool smoke) {
+  RegisterServingBenchmarks(smoke);
   auto reg = [](const std::string& name, auto&& fn) {
     benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };

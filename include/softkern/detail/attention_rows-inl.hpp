@@ -1,6 +1,6 @@
 // softkern/detail/attention_rows-inl.hpp — how attention reads K and V
 // rows, per target: the block geometry (kBlockKeys keys of up to kPaddedDim
-// floats), where a key's row is (RowWalk: dense or paged caches), 16-bit to
+// floats), where a key's row is (RowsOf: dense or paged caches), 16-bit to
 // float conversion, a block's rows in place or converted into a zero-padded
 // float buffer (LoadRows), and the prefetch of the rows a few keys ahead.
 // Everything that knows the K/V element type, or whether the cache is dense
@@ -163,21 +163,27 @@ HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
 // compute (docs/attention-performance.md, "Decode").
 constexpr std::size_t kPrefetchAhead = 16;
 
-// The rows to prefetch for the keys of one block: row[j] is where the row of
-// key j0 + j + kPrefetchAhead starts (null past the last key). bytes is 0
-// when nothing is prefetched: rows in the L2 arrive fast enough without it.
+// The rows to prefetch for the keys of one block: while key j0 + j
+// computes, the row of key j0 + j + kPrefetchAhead, at source[j +
+// kPrefetchAhead] (the block's own rows, then the next kPrefetchAhead; null
+// past the last key). bytes is 0 when nothing is prefetched: rows in the L2
+// arrive fast enough without it.
 struct RowsAhead {
-  const char* row[kBlockKeys];
+  const void* const* source = nullptr;
   std::size_t bytes = 0;
 };
 
 HWY_INLINE void PrefetchAhead(const RowsAhead* ahead, std::size_t j) {
-  if (ahead != nullptr && ahead->bytes != 0 && ahead->row[j] != nullptr) PrefetchRow(ahead->row[j], ahead->bytes);
+  if (ahead == nullptr || ahead->bytes == 0) return;
+  if (const void* row = ahead->source[j + kPrefetchAhead]) PrefetchRow(row, ahead->bytes);
 }
 
 // One key block of K or V as the loops see it (LoadRows).
 struct BlockRows {
-  const void* row[kBlockKeys];  // rows of `type`, dp readable elements each
+  // Rows of `type`, dp readable elements each; in place, the array goes on
+  // with the kPrefetchAhead rows after the block (RowsAhead::source).
+  const void* row[kBlockKeys + kPrefetchAhead];
+  const void* source[kBlockKeys + kPrefetchAhead];  // the tensor's rows, when row holds converted copies
   ElementType type;
   // int8: each key's scale (the value is code * scale), zero in the padding
   // up to a whole vector; the loops multiply K's into the scores and V's
@@ -187,51 +193,33 @@ struct BlockRows {
   RowsAhead ahead;
 };
 
-// The rows of one KV head in key order, from any key: the one place that
-// knows where a key's row is. Dense caches step by the row stride; paged
-// caches step through a block's slots and then to the block the table names
-// next. A table entry is read only when a row of its block is asked for, so
-// a walk never reads past the blocks of the call's keys. K and V rows, and
-// int8's per-key scales, walk the same way with their own strides.
-template <typename T>
-class RowWalk {
- public:
-  // `head` is KV head g of the tensor (its base + g * head stride); the
-  // walk starts at the call's key `key`.
-  HWY_INLINE RowWalk(const AttentionParams& p, const T* head, std::size_t key, std::size_t row_stride,
-                     std::size_t block_stride)
-      : head_(head), row_stride_(row_stride), block_stride_(block_stride), block_size_(p.block_size) {
-    const std::size_t row = p.kv_first_key + key;
-    if (p.block_table == nullptr) {
-      row_ = head + row * row_stride;
-      left_ = ~std::size_t{0};
-      return;
-    }
-    table_ = p.block_table + row / block_size_;
-    const std::size_t slot = row % block_size_;
-    row_ = head + static_cast<std::size_t>(*table_) * block_stride_ + slot * row_stride_;
-    left_ = block_size_ - slot;
+// Where the rows of the call's keys [key, key + count) of one KV head are:
+// the one place that knows where a key's row is. `head` is the head's first
+// element (the tensor's base + g * its head stride); rows are `row_stride`
+// elements apart within a cache block. Dense caches are one block; paged
+// caches are runs of consecutive slots, each block found through the table
+// (one division per run, and a table entry is read only for blocks the keys
+// are in). K and V rows, and int8's per-key scales, are found the same way
+// with their own strides.
+template <typename T, typename Out>
+HWY_INLINE void RowsOf(const AttentionParams& p, const T* head, std::size_t key, std::size_t count,
+                       std::size_t row_stride, std::size_t block_stride, Out* out) {
+  std::size_t row = p.kv_first_key + key;
+  if (p.block_table == nullptr) {
+    const T* first = head + row * row_stride;
+    for (std::size_t j = 0; j < count; ++j) out[j] = first + j * row_stride;
+    return;
   }
-  // The current row; the walk moves to the next key.
-  HWY_INLINE const T* Next() {
-    if (left_ == 0) {
-      ++table_;
-      row_ = head_ + static_cast<std::size_t>(*table_) * block_stride_;
-      left_ = block_size_;
-    }
-    const T* row = row_;
-    row_ += row_stride_;
-    --left_;
-    return row;
+  const std::size_t block_size = p.block_size;
+  for (std::size_t j = 0; j < count;) {
+    const std::size_t slot = row % block_size;
+    const std::size_t run = HWY_MIN(block_size - slot, count - j);
+    const T* first = head + static_cast<std::size_t>(p.block_table[row / block_size]) * block_stride + slot * row_stride;
+    for (std::size_t k = 0; k < run; ++k) out[j + k] = first + k * row_stride;
+    j += run;
+    row += run;
   }
-
- private:
-  const T* head_;
-  const T* row_;
-  const std::int32_t* table_ = nullptr;
-  std::size_t left_;  // rows left in the current cache block
-  std::size_t row_stride_, block_stride_, block_size_;
-};
+}
 
 // Keys j0 .. j0 + count of KV head g of `base` (K or V, with `scales` for
 // int8) into *out: the tensor's own rows when d is a whole number of vectors
@@ -248,30 +236,30 @@ HWY_INLINE void LoadRowsT(DF df, const AttentionParams& p, const void* base, con
   const std::size_t d = p.head_dim;
   RowsAhead& ahead = out->ahead;
   ahead.bytes = prefetch && p.prefetch_kv ? d * sizeof(T) : 0;
+  const bool in_place = d == dp && (sizeof(T) == sizeof(float) || widen_in_place);
+  const void** source = in_place ? out->row : out->source;
+  // The block's rows and, when prefetching, the kPrefetchAhead after it
+  // (those past the call's last key null).
+  const std::size_t extra = ahead.bytes != 0 ? HWY_MIN(kPrefetchAhead, p.keys - (j0 + count)) : 0;
+  RowsOf(p, head, j0, count + extra, p.kv_row_stride, p.kv_block_stride, source);
   if (ahead.bytes != 0) {
-    const std::size_t first = j0 + kPrefetchAhead;
-    const std::size_t valid = first < p.keys ? HWY_MIN(count, p.keys - first) : 0;
-    if (valid != 0) {
-      RowWalk<T> walk(p, head, first, p.kv_row_stride, p.kv_block_stride);
-      for (std::size_t j = 0; j < valid; ++j) ahead.row[j] = reinterpret_cast<const char*>(walk.Next());
-    }
-    for (std::size_t j = valid; j < count; ++j) ahead.row[j] = nullptr;
+    for (std::size_t j = count + extra; j < count + kPrefetchAhead; ++j) source[j] = nullptr;
+    ahead.source = source;
   }
   out->scaled = p.kv_type == ElementType::kInt8;
   if (out->scaled) {
-    RowWalk<float> walk(p, scales + g * p.scale_head_stride, j0, p.scale_row_stride, p.scale_block_stride);
+    const float* at[kBlockKeys];
+    RowsOf(p, scales + g * p.scale_head_stride, j0, count, p.scale_row_stride, p.scale_block_stride, at);
     std::size_t j = 0;
-    for (; j < count; ++j) out->scale[j] = *walk.Next();
+    for (; j < count; ++j) out->scale[j] = *at[j];
     for (; j < RoundUpTo(count, hn::Lanes(df)); ++j) out->scale[j] = 0.0f;
   }
-  RowWalk<T> walk(p, head, j0, p.kv_row_stride, p.kv_block_stride);
-  if (d == dp && (sizeof(T) == sizeof(float) || widen_in_place)) {
-    for (std::size_t j = 0; j < count; ++j) out->row[j] = walk.Next();
+  if (in_place) {
     out->type = p.kv_type;
     return;
   }
   for (std::size_t j = 0; j < count; ++j) {
-    ConvertRow(df, walk.Next(), d, dp, buf + j * kPaddedDim);
+    ConvertRow(df, static_cast<const T*>(source[j]), d, dp, buf + j * kPaddedDim);
     out->row[j] = buf + j * kPaddedDim;
   }
   out->type = ElementType::kFloat32;
