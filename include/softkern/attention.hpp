@@ -207,11 +207,9 @@ struct AttentionOptions {
   //    softmax, a sum for sigmoid). The merge rounds differently from the
   //    one-pass result (within the same bound), but identically whatever
   //    the executor.
-  // Batched decode (many sequences, one query each, each its own cache
-  // length): one call per sequence, each with the executor; a sequence whose
-  // cache is long fills the threads through its chunks. Sequences too short
-  // to split run as single tasks: submit them from the caller's own pool,
-  // one call per task, with executor = null.
+  // Batches of sequences (decode steps, chunked prefill), paged caches:
+  // attention_batch (serving.hpp), which cuts every sequence as this call
+  // does, all in one executor run.
   Executor* executor = nullptr;
 };
 
@@ -267,8 +265,9 @@ struct LinearAttentionOptions {
   Executor* executor = nullptr;
 };
 
-// Linear attention over AttentionTensors (float32 or 16-bit K/V, not quantized; query_start,
-// key_start, mask, window are not used: the causal form is by token order).
+// Linear attention over AttentionTensors (float32 or 16-bit K/V, not
+// quantized; query_start, key_start, mask, window are not used: the causal
+// form is by token order).
 // Causal: queries == keys, token i is query i and key i. The recurrent
 // state is the caller's to keep between calls (decode is queries = keys = 1):
 //   state:      `heads` blocks of d x d floats, S[h][a][b] = sum phi(k)_a v_b,
