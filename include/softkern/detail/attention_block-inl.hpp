@@ -178,6 +178,7 @@ template <typename T>
 HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, std::size_t je,
                           std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
+  const RowsAhead* ahead = AheadOf(sc.k);
   std::size_t r0 = 0;
   // kScoreRows rows by 4 keys at a time (prefill), the block's last keys
   // one (row, key) at a time.
@@ -187,7 +188,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     std::size_t j = jb;
     for (; j + 4 <= je; j += 4) {
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.k.ahead, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(ahead, j + i);
       }
       const T* k[4];
       for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.k.row[j + i]);
@@ -196,7 +197,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       ScoreRowsBy4Keys(df, q, k, dp, s);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchAhead(&sc.k.ahead, j);
+      if (r0 == 0) PrefetchAhead(ahead, j);
       for (std::size_t r = 0; r < kScoreRows; ++r) {
         sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.k.row[j]), dp);
       }
@@ -214,9 +215,10 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       const T* k2 = static_cast<const T*>(sc.k.row[j + 2]);
       const T* k3 = static_cast<const T*>(sc.k.row[j + 3]);
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(&sc.k.ahead, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(ahead, j + i);
       }
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      HWY_UNROLL(4)  // as ScoreRowsBy4Keys' loop
       for (std::size_t c = 0; c < dp; c += N) {
         const VF qv = hn::Load(df, q0 + c);
         a0 = hn::MulAdd(qv, LoadAsFloat(df, k0 + c), a0);
@@ -227,7 +229,7 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       SumsOf4(df, a0, a1, a2, a3, sc.s[r0] + j);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchAhead(&sc.k.ahead, j);
+      if (r0 == 0) PrefetchAhead(ahead, j);
       sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.k.row[j]), dp);
     }
   }
@@ -464,7 +466,7 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
       const bool dense = NoZeroWeights(df, pw, count);
       std::size_t c = 0;
       for (; c + kVCols * N <= dp; c += kVCols * N) {
-        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.v.ahead : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? AheadOf(sc.v) : nullptr;
         if (dense) {
           AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
@@ -472,7 +474,7 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
         }
       }
       for (; c < dp; c += N) {
-        const RowsAhead* ahead = r0 == 0 && c == 0 ? &sc.v.ahead : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? AheadOf(sc.v) : nullptr;
         if (dense) {
           AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
@@ -481,7 +483,7 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
       }
     }
     for (; r0 < tile.rows; ++r0) {
-      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.v.row, 0, count, dp, r0 == 0 ? &sc.v.ahead : nullptr);
+      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.v.row, 0, count, dp, r0 == 0 ? AheadOf(sc.v) : nullptr);
     }
   });
 }

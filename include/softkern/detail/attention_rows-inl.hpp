@@ -144,16 +144,24 @@ HWY_INLINE double KvHeadFactor(const AttentionParams& p, const float* scales, st
 // docs/attention-performance.md, "Decode").
 HWY_INLINE void PrefetchRow(const void* p, std::size_t bytes) {
   const char* line = static_cast<const char*>(p);
-  const char* const end = line + bytes;
-  // Four lines per iteration: a d = 128 float32 row is 8 lines, and a loop of
-  // one line per iteration makes a third of decode's instructions (AVX2).
-  for (; line + 256 <= end; line += 256) {
-    __builtin_prefetch(line, 0, 2);
-    __builtin_prefetch(line + 64, 0, 2);
-    __builtin_prefetch(line + 128, 0, 2);
-    __builtin_prefetch(line + 192, 0, 2);
+  std::size_t lines = (bytes + 63) / 64;
+  // Straight-line prefetches, eight lines at a time (a d = 128 float32 row is
+  // 8 lines): a loop of one line per iteration makes a third of decode's
+  // instructions (AVX2).
+  for (; lines > 8; lines -= 8, line += 512) {
+    for (int i = 0; i < 8; ++i) __builtin_prefetch(line + 64 * i, 0, 2);
   }
-  for (; line < end; line += 64) __builtin_prefetch(line, 0, 2);
+  switch (lines) {
+    case 8: __builtin_prefetch(line + 448, 0, 2); [[fallthrough]];
+    case 7: __builtin_prefetch(line + 384, 0, 2); [[fallthrough]];
+    case 6: __builtin_prefetch(line + 320, 0, 2); [[fallthrough]];
+    case 5: __builtin_prefetch(line + 256, 0, 2); [[fallthrough]];
+    case 4: __builtin_prefetch(line + 192, 0, 2); [[fallthrough]];
+    case 3: __builtin_prefetch(line + 128, 0, 2); [[fallthrough]];
+    case 2: __builtin_prefetch(line + 64, 0, 2); [[fallthrough]];
+    case 1: __builtin_prefetch(line, 0, 2); [[fallthrough]];
+    default: break;
+  }
 }
 
 // How far ahead of its loads a row is prefetched: the row of key j +
@@ -173,8 +181,9 @@ struct RowsAhead {
   std::size_t bytes = 0;
 };
 
+// The prefetch of key j's block (null: none; see AheadOf).
 HWY_INLINE void PrefetchAhead(const RowsAhead* ahead, std::size_t j) {
-  if (ahead == nullptr || ahead->bytes == 0) return;
+  if (ahead == nullptr) return;
   if (const void* row = ahead->source[j + kPrefetchAhead]) PrefetchRow(row, ahead->bytes);
 }
 
@@ -192,6 +201,10 @@ struct BlockRows {
   HWY_ALIGN float scale[kScoreStride];
   RowsAhead ahead;
 };
+
+// A block's rows to prefetch, or null when it prefetches nothing: the loops
+// test once per block, not once per key.
+HWY_INLINE const RowsAhead* AheadOf(const BlockRows& rows) { return rows.ahead.bytes != 0 ? &rows.ahead : nullptr; }
 
 // Where the rows of the call's keys [key, key + count) of one KV head are:
 // the one place that knows where a key's row is. `head` is the head's first

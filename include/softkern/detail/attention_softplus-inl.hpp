@@ -162,7 +162,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
         } else {
           row.l += hn::GetLane(hn::SumOfLanes(df, acc));
           WeightsTimesVScales(df, sc.v, s, padded);
-          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.v.row, sc.v.type, 0, count, dp, r == 0 ? &sc.v.ahead : nullptr);
+          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.v.row, sc.v.type, 0, count, dp, r == 0 ? AheadOf(sc.v) : nullptr);
         }
       }
     }
