@@ -18,6 +18,7 @@
 
 #include "attention_reference.hpp"
 #include "serving_support.hpp"
+#include "test_executors.hpp"
 
 namespace softkern_test {
 namespace {
@@ -170,23 +171,6 @@ TEST(Serving, PagedLongContextWithPrefetch) {
   });
 }
 
-// Runs the tasks in order on the calling thread, claiming `concurrency`.
-auto in_order = softkern::make_executor(2, [](std::size_t count, const auto& task) {
-  for (std::size_t i = 0; i < count; ++i) task(i);
-});
-// Last task first, claiming 7.
-auto reversed = softkern::make_executor(7, [](std::size_t count, const auto& task) {
-  for (std::size_t i = count; i-- > 0;) task(i);
-});
-// Two real threads, tasks interleaved.
-auto two_threads = softkern::make_executor(2, [](std::size_t count, const auto& task) {
-  std::thread other([&] {
-    for (std::size_t i = 1; i < count; i += 2) task(i);
-  });
-  for (std::size_t i = 0; i < count; i += 2) task(i);
-  other.join();
-});
-
 // One long decode sequence (split into KV chunks) among short ones and a
 // prefill (query blocks): each sequence equals attention() alone on the same
 // kind of executor, and every executor gives the same bits.
@@ -225,17 +209,40 @@ TEST(Serving, ExecutorBatchEqualsSequencesAndExecutors) {
   });
 }
 
+// A rejected batch call: how it is made from a valid one, and its code.
+struct RejectedCase {
+  const char* name;
+  StatusCode code;
+  std::function<void(AttentionBatch&, AttentionOptions&)> edit;
+};
+
+// Each case on every target, from x's paged batch: its status code, and not
+// one byte of o (or lse, when with_lse) written.
+void expect_rejected(const BatchData& x, const std::vector<RejectedCase>& cases, bool with_lse) {
+  for_each_supported_isa([&](Isa isa) {
+    for (const RejectedCase& c : cases) {
+      std::vector<float> out(x.rows() * x.H * x.d + 64), lse(x.rows() * x.H + 64);
+      fill_sentinel(out.data(), out.size());
+      fill_sentinel(lse.data(), lse.size());
+      AttentionBatch b = x.paged_batch();
+      b.o = out.data();
+      b.lse = with_lse ? lse.data() : nullptr;
+      AttentionOptions o;
+      c.edit(b, o);
+      const Status s = softkern::attention_batch(b, o);
+      EXPECT_EQ(s.code(), c.code) << softkern::isa_name(isa) << " " << c.name << ": " << s.message();
+      EXPECT_TRUE(is_sentinel(out.data(), out.size())) << c.name << ": o was written";
+      EXPECT_TRUE(is_sentinel(lse.data(), lse.size())) << c.name << ": lse was written";
+    }
+  });
+}
+
 // Every rejected call: its status code, and not one byte of o or lse written.
 TEST(Serving, RejectedCallsWriteNothing) {
   BatchData x = make_batch(mixed_shapes(), 8, 2, 64, ElementType::kFloat32, 1);
   x.make_pool(16, false, false, 2);
   std::vector<std::int32_t> bad_offsets = x.q_off, bad_tables = x.tables;
-  struct Case {
-    const char* name;
-    StatusCode code;
-    std::function<void(AttentionBatch&, AttentionOptions&)> edit;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<RejectedCase> cases = {
       {"null query_offsets", StatusCode::kNullPointer, [](AttentionBatch& b, AttentionOptions&) { b.query_offsets = nullptr; }},
       {"null key_offsets", StatusCode::kNullPointer, [](AttentionBatch& b, AttentionOptions&) { b.key_offsets = nullptr; }},
       {"decreasing query offsets", StatusCode::kBadArgument,
@@ -292,22 +299,7 @@ TEST(Serving, RejectedCallsWriteNothing) {
       {"huge pool stride", StatusCode::kBadStride,
        [](AttentionBatch& b, AttentionOptions&) { b.paged.block_stride = SIZE_MAX / 16; }},
   };
-  for_each_supported_isa([&](Isa isa) {
-    for (const Case& c : cases) {
-      std::vector<float> out(x.rows() * x.H * x.d + 64), lse(x.rows() * x.H + 64);
-      fill_sentinel(out.data(), out.size());
-      fill_sentinel(lse.data(), lse.size());
-      AttentionBatch b = x.paged_batch();
-      b.o = out.data();
-      b.lse = lse.data();
-      AttentionOptions o;
-      c.edit(b, o);
-      const Status s = softkern::attention_batch(b, o);
-      EXPECT_EQ(s.code(), c.code) << softkern::isa_name(isa) << " " << c.name << ": " << s.message();
-      EXPECT_TRUE(is_sentinel(out.data(), out.size())) << c.name << ": o was written";
-      EXPECT_TRUE(is_sentinel(lse.data(), lse.size())) << c.name << ": lse was written";
-    }
-  });
+  expect_rejected(x, cases, true);
 }
 
 }  // namespace
@@ -540,11 +532,6 @@ TEST(Serving, QuantizedRejectedCallsWriteNothing) {
   BatchData f = make_batch({{1, 40}}, 4, 2, 64, ElementType::kFloat8E4M3, 53);
   std::vector<float> bad;
   const float kNaN = std::numeric_limits<float>::quiet_NaN();
-  struct Case {
-    const char* name;
-    StatusCode code;
-    std::function<void(AttentionBatch&, AttentionOptions&)> edit;
-  };
   auto with_scale = [&](float value, std::size_t at) {
     return [&, value, at](AttentionBatch& b, AttentionOptions&) {
       bad = x.kpool_scales;
@@ -555,7 +542,7 @@ TEST(Serving, QuantizedRejectedCallsWriteNothing) {
   // Slot 0 of the first block of sequence 0 is read; the pool's spare
   // blocks are NaN and never read (accepted above).
   const std::size_t read_slot = static_cast<std::size_t>(x.tables[0]) * 16 * x.Hk;
-  const std::vector<Case> cases = {
+  const std::vector<RejectedCase> cases = {
       {"int8 scale NaN", StatusCode::kBadArgument, with_scale(kNaN, read_slot)},
       {"int8 scale 0", StatusCode::kBadArgument, with_scale(0.0f, read_slot + 1)},
       {"int8 scale negative", StatusCode::kBadArgument, with_scale(-1.0f, read_slot)},
@@ -564,18 +551,8 @@ TEST(Serving, QuantizedRejectedCallsWriteNothing) {
       {"o overlaps the scales", StatusCode::kOverlap,
        [&](AttentionBatch& b, AttentionOptions&) { b.paged.k_scales = b.o + 1; }},
   };
+  expect_rejected(x, cases, false);
   for_each_supported_isa([&](Isa isa) {
-    for (const Case& c : cases) {
-      std::vector<float> out(x.rows() * x.H * x.d + 64);
-      fill_sentinel(out.data(), out.size());
-      AttentionBatch b = x.paged_batch();
-      b.o = out.data();
-      AttentionOptions o;
-      c.edit(b, o);
-      const Status s = softkern::attention_batch(b, o);
-      EXPECT_EQ(s.code(), c.code) << softkern::isa_name(isa) << " " << c.name << ": " << s.message();
-      EXPECT_TRUE(is_sentinel(out.data(), out.size())) << c.name << ": o was written";
-    }
     // attention() itself: fp8 head scales, scales with a float cache, and
     // linear attention, which takes no quantized K/V.
     const std::vector<unsigned char> k = f.gathered(0, false), v = f.gathered(0, true);

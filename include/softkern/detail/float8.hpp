@@ -66,31 +66,27 @@ inline std::uint32_t RoundToFloat8(float a, int mantissa_bits, int min_exponent)
   return rounded - rebias;
 }
 
-inline std::uint8_t FloatToFloat8E4M3Bits(float x) {
+// Narrows x to an fp8 format: NaN to `nan_code`; magnitudes from
+// `saturate_from` (halfway between the largest finite and the next
+// power-of-two step) up, infinities included, to the largest finite code
+// `max_code`; the rest rounded by RoundToFloat8.
+inline std::uint8_t FloatToFloat8Bits(float x, int mantissa_bits, int min_exponent, float saturate_from,
+                                      std::uint8_t max_code, std::uint8_t nan_code) {
   std::uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   const std::uint8_t sign = static_cast<std::uint8_t>((bits >> 24) & 0x80u);
   const std::uint32_t abs = bits & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return static_cast<std::uint8_t>(sign | 0x7Fu);  // NaN
+  if (abs > 0x7F800000u) return static_cast<std::uint8_t>(sign | nan_code);
   float a;
   std::memcpy(&a, &abs, sizeof a);
-  // From 464 (halfway to the NaN code's 480) up: saturate to 448.
-  if (!(a < 464.0f)) return static_cast<std::uint8_t>(sign | 0x7Eu);
-  return static_cast<std::uint8_t>(sign | RoundToFloat8(a, 3, -6));
+  if (!(a < saturate_from)) return static_cast<std::uint8_t>(sign | max_code);
+  return static_cast<std::uint8_t>(sign | RoundToFloat8(a, mantissa_bits, min_exponent));
 }
 
-inline std::uint8_t FloatToFloat8E5M2Bits(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  const std::uint8_t sign = static_cast<std::uint8_t>((bits >> 24) & 0x80u);
-  const std::uint32_t abs = bits & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return static_cast<std::uint8_t>(sign | 0x7Eu);  // NaN
-  float a;
-  std::memcpy(&a, &abs, sizeof a);
-  // From 61440 (halfway to infinity's 65536) up: saturate to 57344.
-  if (!(a < 61440.0f)) return static_cast<std::uint8_t>(sign | 0x7Bu);
-  return static_cast<std::uint8_t>(sign | RoundToFloat8(a, 2, -14));
-}
+// E4M3: 464 is halfway from 448 to the NaN code's 480.
+inline std::uint8_t FloatToFloat8E4M3Bits(float x) { return FloatToFloat8Bits(x, 3, -6, 464.0f, 0x7E, 0x7F); }
+// E5M2: 61440 is halfway from 57344 to infinity's 65536.
+inline std::uint8_t FloatToFloat8E5M2Bits(float x) { return FloatToFloat8Bits(x, 2, -14, 61440.0f, 0x7B, 0x7E); }
 
 }  // namespace detail
 }  // namespace softkern
