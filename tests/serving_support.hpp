@@ -1,7 +1,9 @@
 // tests/serving_support.hpp — batches of sequences for the serving tests:
 // queries, a packed dense K/V tensor, the same K/V in a paged pool (blocks
 // shuffled through it, unused slots NaN, optionally a shared prefix), and
-// each sequence's context gathered back into a dense tensor for attention().
+// each sequence's context gathered back into a dense tensor for attention(),
+// and the checks the serving tests share (a batch against its sequences
+// alone, rejected calls).
 #ifndef SOFTKERN_TESTS_SERVING_SUPPORT_HPP_
 #define SOFTKERN_TESTS_SERVING_SUPPORT_HPP_
 
@@ -408,6 +410,111 @@ inline BatchData make_batch(const std::vector<SequenceShape>& shapes, std::size_
   x.slopes.resize(H);
   for (std::size_t h = 0; h < H; ++h) x.slopes[h] = std::ldexp(1.0f, -static_cast<int>(h % 8 + 1));
   return x;
+}
+
+
+// ------------------------------------------------------------ shared checks
+
+using softkern::AttentionBatch;
+using softkern::AttentionOptions;
+using softkern::AttentionTensors;
+using softkern::ScoreFunction;
+
+// The option sets each identity runs with (under the boundary sweep, the
+// two that between them take every score path the batch adds: masks and
+// sinks, and soft-capping with ALiBi and a window).
+inline std::vector<std::pair<const char*, softkern::AttentionOptions>> option_sets(const BatchData& x) {
+  std::vector<std::pair<const char*, AttentionOptions>> v;
+  AttentionOptions o;
+  v.push_back({"softmax", o});
+  o.sinks = x.sinks.data();
+  o.mask = x.mask.data();
+  o.mask_row_stride = x.mask_row_stride;
+  o.temperature = 0.7f;
+  v.push_back({"softmax_sinks_mask_T0.7", o});
+  AttentionOptions w;
+  w.window = 11;
+  w.softcap = 3.0f;
+  w.alibi_slopes = x.slopes.data();
+  v.push_back({"softmax_window_11_softcap_alibi", w});
+  AttentionOptions s;
+  s.score = ScoreFunction::kSigmoid;
+  s.mask = x.mask.data();
+  s.mask_row_stride = x.mask_row_stride;
+  v.push_back({"sigmoid_mask", s});
+  AttentionOptions p;
+  p.score = ScoreFunction::kSoftplus;
+  p.window = 40;
+  v.push_back({"softplus_window_40", p});
+  if (!full_sweep()) return {v[1], v[2]};
+  return v;
+}
+
+// Runs the batch and each sequence alone with `executor`, and compares
+// every output and lse bit for bit.
+inline void expect_batch_equals_sequences(const BatchData& x, const softkern::AttentionBatch& batch,
+                                          const softkern::AttentionOptions& options,
+                                   softkern::Executor* executor, const std::string& what, FailureLog& log) {
+  AttentionOptions o = options;
+  o.executor = executor;
+  const bool with_lse = o.score == ScoreFunction::kSoftmax;
+  std::vector<float> out(x.rows() * x.H * x.d), lse(x.rows() * x.H);
+  fill_sentinel(out.data(), out.size());
+  fill_sentinel(lse.data(), lse.size());
+  AttentionBatch b = batch;
+  b.o = out.data();
+  b.lse = with_lse ? lse.data() : nullptr;
+  const Status s = softkern::attention_batch(b, o);
+  if (!s.ok()) {
+    log.add(what + ": rejected: " + s.message());
+    return;
+  }
+  for (std::size_t q = 0; q < x.sequences(); ++q) {
+    std::vector<float> alone(x.queries(q) * x.H * x.d), alone_lse(x.queries(q) * x.H);
+    const std::vector<unsigned char> k = x.gathered(q, false), v = x.gathered(q, true);
+    AttentionTensors t = x.sequence_tensors(q, k, v, alone.data(), with_lse ? alone_lse.data() : nullptr);
+    AttentionOptions oq = o;
+    if (o.mask != nullptr) oq.mask = o.mask + x.q_off[q] * o.mask_row_stride;
+    const Status sq = softkern::attention(t, oq);
+    if (!sq.ok()) {
+      log.add(what + ": attention() alone rejected sequence " + std::to_string(q) + ": " + sq.message());
+      continue;
+    }
+    const std::size_t first = x.q_off[q] * x.H * x.d;
+    if (!bitwise_equal(alone.data(), out.data() + first, alone.size()) ||
+        (with_lse && !bitwise_equal(alone_lse.data(), lse.data() + x.q_off[q] * x.H, alone_lse.size()))) {
+      log.add(what + ": sequence " + std::to_string(q) + " (" + std::to_string(x.queries(q)) + " queries, " +
+              std::to_string(x.keys(q)) + " keys) differs from attention() alone");
+    }
+  }
+}
+
+// A rejected batch call: how it is made from a valid one, and its code.
+struct RejectedCase {
+  const char* name;
+  StatusCode code;
+  std::function<void(AttentionBatch&, AttentionOptions&)> edit;
+};
+
+// Each case on every target, from x's paged batch: its status code, and not
+// one byte of o (or lse, when with_lse) written.
+inline void expect_rejected(const BatchData& x, const std::vector<RejectedCase>& cases, bool with_lse) {
+  for_each_supported_isa([&](Isa isa) {
+    for (const RejectedCase& c : cases) {
+      std::vector<float> out(x.rows() * x.H * x.d + 64), lse(x.rows() * x.H + 64);
+      fill_sentinel(out.data(), out.size());
+      fill_sentinel(lse.data(), lse.size());
+      AttentionBatch b = x.paged_batch();
+      b.o = out.data();
+      b.lse = with_lse ? lse.data() : nullptr;
+      AttentionOptions o;
+      c.edit(b, o);
+      const Status s = softkern::attention_batch(b, o);
+      EXPECT_EQ(s.code(), c.code) << softkern::isa_name(isa) << " " << c.name << ": " << s.message();
+      EXPECT_TRUE(is_sentinel(out.data(), out.size())) << c.name << ": o was written";
+      EXPECT_TRUE(is_sentinel(lse.data(), lse.size())) << c.name << ": lse was written";
+    }
+  });
 }
 
 }  // namespace softkern_test
