@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   std::printf("\n");
   softkern_bench::RegisterSoftmaxBenchmarks(config, peers);
   softkern_bench::RegisterAttentionBenchmarks(config.smoke);
+  softkern_bench::RegisterServingBenchmarks(config.smoke);
   softkern_bench::RegisterSamplingBenchmarks(config.smoke);
   softkern_bench::RegisterTrainingBenchmarks(config.smoke);
 

@@ -87,6 +87,7 @@ std::string PartOf(const std::string& name) {
   if (first == "attention_decode") return "attention decode";
   if (first == "fma_twin" || first.rfind("attention_prefill", 0) == 0) return "attention prefill";
   if (first == "linear_attention") return "linear attention";
+  if (first.rfind("serving", 0) == 0) return "serving attention";
   if (first == "sample" || first == "sample_peer" || first == "sample_softmax") return "sampling";
   return first;
 }

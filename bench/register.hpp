@@ -27,6 +27,10 @@ void RegisterSoftmaxBenchmarks(const SoftmaxConfig& config, const std::vector<st
 // attention_bench.cpp: decode, prefill, their twins and peers, linear attention.
 void RegisterAttentionBenchmarks(bool smoke);
 
+// serving_bench.cpp: batched decode over paged and quantized K/V, mixed
+// prefill and decode, grouped-query decode, against the K/V twin.
+void RegisterServingBenchmarks(bool smoke);
+
 // sampling_bench.cpp: sample() against softmax over the same row, a
 // softmax-then-sort reference and PyTorch's sort/softmax/multinomial.
 void RegisterSamplingBenchmarks(bool smoke);

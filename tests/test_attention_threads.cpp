@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "support.hpp"
+#include "test_executors.hpp"
 
 namespace softkern_test {
 namespace {
@@ -28,22 +29,6 @@ using softkern::ScoreFunction;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// Runs the tasks in order on the calling thread, claiming `concurrency`.
-auto in_order = softkern::make_executor(2, [](std::size_t count, const auto& task) {
-  for (std::size_t i = 0; i < count; ++i) task(i);
-});
-// Last task first, claiming 7: a different order and a different thread count.
-auto reversed = softkern::make_executor(7, [](std::size_t count, const auto& task) {
-  for (std::size_t i = count; i-- > 0;) task(i);
-});
-// Two real threads, tasks interleaved.
-auto two_threads = softkern::make_executor(2, [](std::size_t count, const auto& task) {
-  std::thread other([&] {
-    for (std::size_t i = 1; i < count; i += 2) task(i);
-  });
-  for (std::size_t i = 0; i < count; i += 2) task(i);
-  other.join();
-});
 // Concurrency 1: the call runs as without an executor.
 auto one = softkern::make_executor(1, [](std::size_t count, const auto& task) {
   for (std::size_t i = 0; i < count; ++i) task(i);

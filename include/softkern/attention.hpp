@@ -19,6 +19,9 @@
 //  - kSoftplus (LSSA with re-weighting, LSSAR, Gao et al. 2025): see
 //    AttentionOptions::softplus_power for the formulas.
 //
+// Score modifiers (AttentionOptions): soft-capping c tanh(s / c) of scale
+// q.k (softmax, sigmoid) and ALiBi slopes per head (every score function).
+//
 // Masking (every score function): key j is visible to query i when it passes
 // the causal test (position of key <= position of query), the sliding window
 // (position of query - window < position of key) and its mask entry is not
@@ -47,11 +50,14 @@
 
 namespace softkern {
 
-// Where K or V is: a pointer to float32, bfloat16 or float16 elements
-// (element_types.hpp), with the type it was given. Assign a typed pointer,
-// `tensors.k = k_cache;`; a pointer of any other type does not compile (data
-// in another 16-bit type goes through as_bfloat16 / as_float16). 16-bit K/V
-// are widened to float on load; all arithmetic is float32.
+// Where K or V is: a pointer to float32, bfloat16 or float16 elements, or
+// to quantized codes, std::int8_t, float8_e4m3 or float8_e5m2
+// (element_types.hpp; codes come with scales, see AttentionTensors), with
+// the type it was given. Assign a typed pointer, `tensors.k = k_cache;`; a
+// pointer of any other type does not compile (data in another 16-bit or
+// 8-bit type goes through as_bfloat16 / as_float16 / as_float8_e4m3 /
+// as_float8_e5m2). K/V are widened to float as they are loaded, in the
+// loops; all arithmetic is float32.
 class KvPointer {
  public:
   constexpr KvPointer() = default;
@@ -59,6 +65,9 @@ class KvPointer {
   constexpr KvPointer(const float* p) : data_(p), type_(ElementType::kFloat32) {}
   constexpr KvPointer(const bfloat16* p) : data_(p), type_(ElementType::kBFloat16) {}
   constexpr KvPointer(const float16* p) : data_(p), type_(ElementType::kFloat16) {}
+  constexpr KvPointer(const std::int8_t* p) : data_(p), type_(ElementType::kInt8) {}
+  constexpr KvPointer(const float8_e4m3* p) : data_(p), type_(ElementType::kFloat8E4M3) {}
+  constexpr KvPointer(const float8_e5m2* p) : data_(p), type_(ElementType::kFloat8E5M2) {}
 
   constexpr const void* data() const { return data_; }
   constexpr ElementType type() const { return type_; }
@@ -116,6 +125,14 @@ struct AttentionTensors {
   KvPointer k;  // K and V must have the same element type
   KvPointer v;
   std::size_t kv_row_stride = 0, kv_head_stride = 0;
+  // Quantized K/V only (null otherwise): float32 scales, finite and > 0; an
+  // element's value is code * scale.
+  //  - int8: one scale per (key, KV head), (j, g) at j * scale_row_stride +
+  //    g * scale_head_stride, dense [n, Hk];
+  //  - float8_e4m3, float8_e5m2: one per KV head, g at g * scale_head_stride.
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
+  std::size_t scale_row_stride = 0, scale_head_stride = 0;
   float* o = nullptr;
   std::size_t o_row_stride = 0, o_head_stride = 0;
   // Optional (softmax only): the natural log of each query's denominator,
@@ -157,6 +174,15 @@ struct AttentionOptions {
   std::size_t mask_row_stride = 0, mask_head_stride = 0;
   // Sigmoid only: b in sigmoid(scale q.k + mask + b).
   float sigmoid_bias = kDefaultSigmoidBias;
+  // Logit soft-capping (Gemma 2), softmax and sigmoid: when > 0 (finite), the
+  // score scale q.k becomes c tanh(scale q.k / c) before the mask, ALiBi,
+  // the temperature and the sigmoid bias; +-inf scores become +-c.
+  float softcap = 0.0f;
+  // ALiBi (Press et al. 2022; vLLM's and FlashAttention's alibi_slopes): one
+  // finite slope per query head (`heads` floats); query i and key j get
+  // -slope_h |position_i - position_j| added like a mask entry (a causal
+  // query: slope_h (j - i)). Distances are exact up to 2^24 positions.
+  const float* alibi_slopes = nullptr;
   // Softplus only (softplus attention with re-weighting, LSSA/LSSAR, Gao et
   // al. 2025):
   //   q^ = q/|q|, k^ = k/|k| (|x| floored at 1e-12, as torch's F.normalize),
@@ -181,11 +207,9 @@ struct AttentionOptions {
   //    softmax, a sum for sigmoid). The merge rounds differently from the
   //    one-pass result (within the same bound), but identically whatever
   //    the executor.
-  // Batched decode (many sequences, one query each, each its own cache
-  // length): one call per sequence, each with the executor; a sequence whose
-  // cache is long fills the threads through its chunks. Sequences too short
-  // to split run as single tasks: submit them from the caller's own pool,
-  // one call per task, with executor = null.
+  // Batches of sequences (decode steps, chunked prefill), paged caches:
+  // attention_batch (serving.hpp), which cuts every sequence as this call
+  // does, all in one executor run.
   Executor* executor = nullptr;
 };
 
@@ -241,8 +265,9 @@ struct LinearAttentionOptions {
   Executor* executor = nullptr;
 };
 
-// Linear attention over AttentionTensors (float32 or 16-bit K/V; query_start,
-// key_start, mask, window are not used: the causal form is by token order).
+// Linear attention over AttentionTensors (float32 or 16-bit K/V, not
+// quantized; query_start, key_start, mask, window are not used: the causal
+// form is by token order).
 // Causal: queries == keys, token i is query i and key i. The recurrent
 // state is the caller's to keep between calls (decode is queries = keys = 1):
 //   state:      `heads` blocks of d x d floats, S[h][a][b] = sum phi(k)_a v_b,

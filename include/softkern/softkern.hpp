@@ -14,6 +14,7 @@
 #include "softkern/dispatch.hpp"
 #include "softkern/element_types.hpp"
 #include "softkern/sampling.hpp"
+#include "softkern/serving.hpp"
 #include "softkern/softmax.hpp"
 #include "softkern/status.hpp"
 #include "softkern/training.hpp"

@@ -151,6 +151,43 @@ void sampling_calls() {
   std::printf("%d %g %zu\n", r.token, static_cast<double>(r.log_prob), r.kept);
 }
 
+void serving_calls() {
+  // A decode step of two sequences over an int8 paged cache (serving.hpp).
+  constexpr std::size_t H = 4, Hk = 2, d = 16, block = 16, blocks = 4;
+  std::vector<std::int8_t> k_pool(blocks * block * Hk * d), v_pool(k_pool.size());
+  std::vector<float> k_scales(blocks * block * Hk, 1.0f), v_scales(k_scales.size(), 1.0f);
+  std::vector<std::int32_t> tables = {0, 1, 2, 3}, cu_q = {0, 1, 2}, cu_k = {0, 20, 40};
+  std::vector<float> q(2 * H * d, 0.5f), o(q.size()), k_new(2 * Hk * d, 0.25f), slopes(H, 0.5f);
+  std::vector<std::int64_t> slots = {19, 35};
+  softkern::KvAppend a;
+  a.tokens = 2;
+  a.kv_heads = Hk;
+  a.head_dim = d;
+  a.x = k_new.data();
+  a.slots = slots.data();
+  a.cache = k_pool.data();
+  a.cache_rows = blocks * block;
+  a.block_size = block;
+  a.scales = k_scales.data();
+  report(softkern::append_kv(a));
+  softkern::AttentionBatch b;
+  b.sequences = 2;
+  b.heads = H;
+  b.kv_heads = Hk;
+  b.head_dim = d;
+  b.query_offsets = cu_q.data();
+  b.key_offsets = cu_k.data();
+  b.q = q.data();
+  b.o = o.data();
+  b.paged = {.block_size = block, .num_blocks = blocks, .k = k_pool.data(), .v = v_pool.data(),
+             .k_scales = k_scales.data(), .v_scales = v_scales.data(), .block_tables = tables.data(),
+             .block_table_stride = 2};
+  report(softkern::attention_batch(b));
+  report(softkern::attention_batch(b, {.softcap = 30.0f, .alibi_slopes = slopes.data()}));
+  std::vector<softkern::float8_e4m3> fp8(8, softkern::to_float8_e4m3(1.5f));
+  std::printf("%g %g\n", softkern::to_float(fp8[0]), softkern::to_float(softkern::to_float8_e5m2(3.0f)));
+}
+
 void dispatch_and_executor_calls() {
   softkern::Isa isas[softkern::kIsaCount];
   const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
@@ -177,5 +214,6 @@ int main() {
   softmax_calls();
   attention_calls();
   sampling_calls();
+  serving_calls();
   dispatch_and_executor_calls();
 }

@@ -64,10 +64,13 @@ HWY_INLINE VF Sigmoid(DF df, VF x) {
 // Online softmax over the tile: one pass over the keys.
 HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch& sc, std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
+  // fp8's per-head scales: K's into q, V's into the normalisation.
+  const float q_factor = static_cast<float>(p.q_scale * KvHeadFactor(p, p.k_scales, tile.kv_head));
+  const double v_factor = KvHeadFactor(p, p.v_scales, tile.kv_head);
   float factor[kTileRows];
   for (std::size_t r = 0; r < tile.rows; ++r) {
     TileRow& row = tile.row[r];
-    factor[r] = p.q_scale;
+    factor[r] = q_factor;
     row.nan_sink = false;
     row.m = -kInf;
     row.l = 0.0;
@@ -113,6 +116,7 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       }
       row.l = row.l * alpha[r] + hn::GetLane(hn::SumOfLanes(df, sum));
       row.m = m_new;
+      WeightsTimesVScales(df, sc.v, s, padded);
     }
     AccumulateVTile(df, tile, sc, alpha, count, dp);
   }
@@ -124,7 +128,7 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       continue;
     }
     // l == 0: no visible key and no sink, the output is 0 (not 0/0).
-    WriteRow(p, row, sc.o[r], row.l > 0.0 ? static_cast<float>(1.0 / row.l) : 0.0f);
+    WriteRow(p, row, sc.o[r], row.l > 0.0 ? static_cast<float>(v_factor / row.l) : 0.0f);
     if (p.lse != nullptr) {
       p.lse[row.query * p.lse_row_stride + row.head] =
           row.l > 0.0 ? static_cast<float>(static_cast<double>(row.m) + std::log(row.l)) : -kInf;
@@ -136,8 +140,10 @@ HWY_INLINE void SoftmaxTile(DF df, const AttentionParams& p, Tile& tile, Scratch
 // and weight exactly 0, and are skipped.
 HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch& sc, std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
+  const float q_factor = static_cast<float>(p.q_scale * KvHeadFactor(p, p.k_scales, tile.kv_head));
+  const float v_factor = static_cast<float>(KvHeadFactor(p, p.v_scales, tile.kv_head));
   float factor[kTileRows];
-  for (std::size_t r = 0; r < tile.rows; ++r) factor[r] = p.q_scale;
+  for (std::size_t r = 0; r < tile.rows; ++r) factor[r] = q_factor;
   LoadQueries(df, p, tile, sc, dp, factor);
   std::size_t first, last;
   TileKeyRange(tile, &first, &last);
@@ -153,10 +159,11 @@ HWY_INLINE void SigmoidTile(DF df, const AttentionParams& p, Tile& tile, Scratch
       for (std::size_t j = 0; j < padded; j += N) {
         hn::Store(Sigmoid(df, hn::Add(hn::Load(df, s + j), bias)), df, s + j);
       }
+      WeightsTimesVScales(df, sc.v, s, padded);
     }
     AccumulateVTile(df, tile, sc, ones, count, dp);
   }
-  for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], 1.0f);
+  for (std::size_t r = 0; r < tile.rows; ++r) WriteRow(p, tile.row[r], sc.o[r], v_factor);
 }
 
 // Tiles: for each KV head, groups of up to kTileRows (query, head) rows that

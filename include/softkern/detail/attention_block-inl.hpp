@@ -22,6 +22,7 @@
 
 #include "softkern/detail/attention_params.hpp"
 #include "softkern/detail/attention_rows-inl.hpp"
+#include "softkern/detail/attention_score_bias-inl.hpp"
 #include "softkern/detail/attention_tile-inl.hpp"
 
 HWY_BEFORE_NAMESPACE();
@@ -177,6 +178,7 @@ template <typename T>
 HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, std::size_t je,
                           std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
+  const RowsAhead* ahead = AheadOf(sc.k);
   std::size_t r0 = 0;
   // kScoreRows rows by 4 keys at a time (prefill), the block's last keys
   // one (row, key) at a time.
@@ -186,18 +188,18 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     std::size_t j = jb;
     for (; j + 4 <= je; j += 4) {
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(ahead, j + i);
       }
       const T* k[4];
-      for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.krow[j + i]);
+      for (std::size_t i = 0; i < 4; ++i) k[i] = static_cast<const T*>(sc.k.row[j + i]);
       float* s[4];
       for (std::size_t r = 0; r < 4; ++r) s[r] = sc.s[r0 + (r < kScoreRows ? r : 0)] + j;
       ScoreRowsBy4Keys(df, q, k, dp, s);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchNext(&sc.knext, j);
+      if (r0 == 0) PrefetchAhead(ahead, j);
       for (std::size_t r = 0; r < kScoreRows; ++r) {
-        sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.krow[j]), dp);
+        sc.s[r0 + r][j] = ScoreOne(df, q[r], static_cast<const T*>(sc.k.row[j]), dp);
       }
     }
   }
@@ -208,14 +210,15 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
     const float* q0 = sc.q[r0];
     std::size_t j = jb;
     for (; kGrouped && j + 4 <= je; j += 4) {
-      const T* k0 = static_cast<const T*>(sc.krow[j]);
-      const T* k1 = static_cast<const T*>(sc.krow[j + 1]);
-      const T* k2 = static_cast<const T*>(sc.krow[j + 2]);
-      const T* k3 = static_cast<const T*>(sc.krow[j + 3]);
+      const T* k0 = static_cast<const T*>(sc.k.row[j]);
+      const T* k1 = static_cast<const T*>(sc.k.row[j + 1]);
+      const T* k2 = static_cast<const T*>(sc.k.row[j + 2]);
+      const T* k3 = static_cast<const T*>(sc.k.row[j + 3]);
       if (r0 == 0) {
-        for (std::size_t i = 0; i < 4; ++i) PrefetchNext(&sc.knext, j + i);
+        for (std::size_t i = 0; i < 4; ++i) PrefetchAhead(ahead, j + i);
       }
       VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      HWY_UNROLL(4)  // as ScoreRowsBy4Keys' loop
       for (std::size_t c = 0; c < dp; c += N) {
         const VF qv = hn::Load(df, q0 + c);
         a0 = hn::MulAdd(qv, LoadAsFloat(df, k0 + c), a0);
@@ -226,15 +229,16 @@ HWY_INLINE void ScoreDots(DF df, const Tile& tile, Scratch& sc, std::size_t jb, 
       SumsOf4(df, a0, a1, a2, a3, sc.s[r0] + j);
     }
     for (; j < je; ++j) {
-      if (r0 == 0) PrefetchNext(&sc.knext, j);
-      sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.krow[j]), dp);
+      if (r0 == 0) PrefetchAhead(ahead, j);
+      sc.s[r0][j] = ScoreOne(df, q0, static_cast<const T*>(sc.k.row[j]), dp);
     }
   }
 }
 
 // Scores of the tile's rows against keys j0 .. j0 + count: s[r][j] =
-// q'_r . k_j (times 1/|k_j| for softplus) + mask * mask_scale, -inf for
-// invisible keys and in the padding up to a whole vector.
+// q'_r . k_j (times 1/|k_j| for softplus, else times int8's scale of key j),
+// soft-capped, + (ALiBi bias + mask) * mask_scale; -inf for invisible keys
+// and in the padding up to a whole vector.
 HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                            std::size_t j0, std::size_t count, std::size_t dp, bool k_normalised) {
   const std::size_t N = hn::Lanes(df);
@@ -250,17 +254,24 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
       je = HWY_MAX(je, e);
     }
   }
-  WithRowType(sc.ktype, [&](auto t) HWY_ATTR { ScoreDots<decltype(t)>(df, tile, sc, jb, je, dp); });
+  WithRowType(sc.k.type, [&](auto t) HWY_ATTR { ScoreDots<decltype(t)>(df, tile, sc, jb, je, dp); });
   for (std::size_t r = 0; r < tile.rows; ++r) {
     const TileRow& row = tile.row[r];
     float* s = sc.s[r];
     const std::size_t b = row.begin > j0 ? HWY_MIN(count, row.begin - j0) : 0;
     const std::size_t e = row.end > j0 ? HWY_MIN(count, row.end - j0) : 0;
+    if (b < e) {
+      if (k_normalised) {
+        for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
+      } else if (sc.k.scaled) {
+        for (std::size_t j = b; j < e; ++j) s[j] *= sc.k.scale[j];
+      }
+      // Over whole vectors; the lanes outside [b, e) become -inf below.
+      if (p.softcap_out != 0.0f) SoftCapRow(df, p, s, padded);
+      if (p.alibi_slopes != nullptr) AddAlibiRow(df, p, row, j0, s, padded);
+    }
     for (std::size_t j = 0; j < b; ++j) s[j] = -kInf;
     for (std::size_t j = HWY_MAX(b, e); j < padded; ++j) s[j] = -kInf;
-    if (k_normalised) {
-      for (std::size_t j = b; j < e; ++j) s[j] *= sc.k_inv_norm[j];
-    }
     if (const float* mask = MaskRow(p, row)) {
       for (std::size_t j = b; j < e; ++j) {
         const float mv = mask[j0 + j];
@@ -275,9 +286,9 @@ HWY_INLINE void ScoreBlock(DF df, const AttentionParams& p, const Tile& tile, Sc
 HWY_INLINE void ScoreBlockAndLoadV(DF df, const AttentionParams& p, const Tile& tile, Scratch& sc,
                                    std::size_t j0, std::size_t count, std::size_t dp) {
   const bool widen = WidensKvInPlace(tile);
-  sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext, widen);
+  LoadRows(df, p, false, tile.kv_head, j0, count, dp, sc.kbuf, &sc.k, true, widen);
   ScoreBlock(df, p, tile, sc, j0, count, dp, false);
-  sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext, widen);
+  LoadRows(df, p, true, tile.kv_head, j0, count, dp, sc.vbuf, &sc.v, true, widen);
 }
 
 // a_c += w v_c for the C column vectors of one row's panel (C = 1, 2 or 4).
@@ -311,7 +322,7 @@ HWY_INLINE void ScalePanel(DF df, float alpha, VF& a0, VF& a1, VF& a2, VF& a3) {
 // independent chains in flight for one broadcast weight.
 template <std::size_t C, typename T>
 HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                                      std::size_t b, std::size_t e, std::size_t c, const NextRows* next) {
+                                      std::size_t b, std::size_t e, std::size_t c, const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t step = C > 1 ? N : 0;
   VF a0 = hn::Load(df, o + c), a1 = hn::Load(df, o + c + step), a2 = hn::Load(df, o + c + 2 * step),
@@ -324,7 +335,7 @@ HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float*
     if constexpr (C > 4) ScalePanel<4>(df, alpha, a4, a5, a6, a7);
   }
   for (std::size_t j = b; j < e; ++j) {
-    PrefetchNext(next, j);
+    PrefetchAhead(ahead, j);
     if (pw[j] == 0.0f) continue;
     const T* v = static_cast<const T*>(vrow[j]) + c;
     MulAddPanel<C < 4 ? C : 4>(df, pw[j], LoadAsFloat(df, v), LoadAsFloat(df, v + step),
@@ -349,23 +360,23 @@ HWY_INLINE void AccumulateVRowColumns(DF df, float* o, float alpha, const float*
 }
 
 // o = o * alpha + sum_j p_j v_j over keys [b, e) of the block for one row,
-// V rows of type T (see ScoreDots). Prefetches `next`'s rows [b, e) on the
+// V rows of type T (see ScoreDots). Prefetches `ahead`'s rows [b, e) on the
 // way, if given.
 template <typename T>
 HWY_INLINE void AccumulateVRowOf(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
-                                 std::size_t b, std::size_t e, std::size_t dp, const NextRows* next) {
+                                 std::size_t b, std::size_t e, std::size_t dp, const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   std::size_t c = 0;
-  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowColumns<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowColumns<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
-  for (; c < dp; c += N) AccumulateVRowColumns<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? next : nullptr);
+  for (; c + 8 * N <= dp; c += 8 * N) AccumulateVRowColumns<8, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
+  for (; c + 4 * N <= dp; c += 4 * N) AccumulateVRowColumns<4, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
+  for (; c < dp; c += N) AccumulateVRowColumns<1, T>(df, o, alpha, pw, vrow, b, e, c, c == 0 ? ahead : nullptr);
 }
 
 // AccumulateVRowOf for V rows of `vtype`.
 HWY_INLINE void AccumulateVRow(DF df, float* o, float alpha, const float* pw, const void* const* vrow,
                                ElementType vtype, std::size_t b, std::size_t e, std::size_t dp,
-                               const NextRows* next = nullptr) {
-  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVRowOf<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, next); });
+                               const RowsAhead* ahead = nullptr) {
+  WithRowType(vtype, [&](auto t) HWY_ATTR { AccumulateVRowOf<decltype(t)>(df, o, alpha, pw, vrow, b, e, dp, ahead); });
 }
 
 // The p.v micro-kernel: columns [c, c + C N) of kVRows rows, o_r = o_r *
@@ -377,7 +388,7 @@ HWY_INLINE void AccumulateVRow(DF df, float* o, float alpha, const float* pw, co
 template <std::size_t C, bool kNoZeroWeights, typename T>
 HWY_INLINE void AccumulateVRowsPanel(DF df, float* const* o, const float* alpha, const float* const* pw,
                                      const void* const* vrow, std::size_t b, std::size_t e, std::size_t c,
-                                     const NextRows* next) {
+                                     const RowsAhead* ahead) {
   const std::size_t N = hn::Lanes(df);
   const std::size_t c1 = C > 1 ? c + N : c, c2 = C > 2 ? c + 2 * N : c, c3 = C > 2 ? c + 3 * N : c;
   VF o00 = hn::Load(df, o[0] + c), o01 = hn::Load(df, o[0] + c1), o02 = hn::Load(df, o[0] + c2), o03 = hn::Load(df, o[0] + c3);
@@ -391,7 +402,7 @@ HWY_INLINE void AccumulateVRowsPanel(DF df, float* const* o, const float* alpha,
   if (alpha[3] != 1.0f) ScalePanel<C>(df, alpha[3], o30, o31, o32, o33);
   HWY_UNROLL(2)  // as ScoreRowsBy4Keys' loop
   for (std::size_t j = b; j < e; ++j) {
-    PrefetchNext(next, j);
+    PrefetchAhead(ahead, j);
     const T* v = static_cast<const T*>(vrow[j]);
     const VF v0 = LoadAsFloat(df, v + c), v1 = LoadAsFloat(df, v + c1);
     const VF v2 = LoadAsFloat(df, v + c2), v3 = LoadAsFloat(df, v + c3);
@@ -442,11 +453,11 @@ HWY_INLINE bool NoZeroWeights(DF df, const float* const* pw, std::size_t count) 
 // o_r = o_r * alpha_r + sum_j p_rj v_j over the block's `count` keys for
 // every row of the tile, weights in sc.s[r]: kVRows rows at a time through
 // the panel micro-kernel, the rest one row at a time (AccumulateVRowOf). The
-// first rows prefetch the next block's V rows.
+// first rows prefetch the V rows kPrefetchAhead keys ahead.
 HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const float* alpha, std::size_t count,
                                 std::size_t dp) {
   const std::size_t N = hn::Lanes(df);
-  WithRowType(sc.vtype, [&](auto t) HWY_ATTR {
+  WithRowType(sc.v.type, [&](auto t) HWY_ATTR {
     using T = decltype(t);
     std::size_t r0 = 0;
     for (; kGrouped && r0 + kVRows <= tile.rows; r0 += kVRows) {
@@ -455,26 +466,34 @@ HWY_INLINE void AccumulateVTile(DF df, const Tile& tile, Scratch& sc, const floa
       const bool dense = NoZeroWeights(df, pw, count);
       std::size_t c = 0;
       for (; c + kVCols * N <= dp; c += kVCols * N) {
-        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? AheadOf(sc.v) : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<kVCols, false, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         }
       }
       for (; c < dp; c += N) {
-        const NextRows* next = r0 == 0 && c == 0 ? &sc.vnext : nullptr;
+        const RowsAhead* ahead = r0 == 0 && c == 0 ? AheadOf(sc.v) : nullptr;
         if (dense) {
-          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, true, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         } else {
-          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.vrow, 0, count, c, next);
+          AccumulateVRowsPanel<1, false, T>(df, o, alpha + r0, pw, sc.v.row, 0, count, c, ahead);
         }
       }
     }
     for (; r0 < tile.rows; ++r0) {
-      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.vrow, 0, count, dp, r0 == 0 ? &sc.vnext : nullptr);
+      AccumulateVRowOf<T>(df, sc.o[r0], alpha[r0], sc.s[r0], sc.v.row, 0, count, dp, r0 == 0 ? AheadOf(sc.v) : nullptr);
     }
   });
+}
+
+// w[0, padded) *= V's per-key scales (int8: the weight of key j times its
+// scale multiplies its codes), when the block has them.
+HWY_INLINE void WeightsTimesVScales(DF df, const BlockRows& v, float* w, std::size_t padded) {
+  if (!v.scaled) return;
+  const std::size_t N = hn::Lanes(df);
+  for (std::size_t j = 0; j < padded; j += N) hn::Store(hn::Mul(hn::Load(df, w + j), hn::Load(df, v.scale + j)), df, w + j);
 }
 
 HWY_INLINE float RowMaxOf(DF df, const float* s, std::size_t padded) {

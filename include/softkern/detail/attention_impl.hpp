@@ -87,6 +87,17 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   p->kv_type = t.k.type();
   p->kv_head_stride = t.kv_head_stride != 0 ? t.kv_head_stride : d;
   p->kv_row_stride = t.kv_row_stride != 0 ? t.kv_row_stride : Hk * d;
+  const bool quantized = is_quantized(p->kv_type);
+  if (!quantized && (t.k_scales != nullptr || t.v_scales != nullptr)) {
+    return Status(StatusCode::kBadArgument, "attention: k_scales and v_scales apply to quantized K/V only (pass null)");
+  }
+  if (quantized && L > 0 && n > 0 && (t.k_scales == nullptr || t.v_scales == nullptr)) {
+    return Status(StatusCode::kNullPointer, "attention: quantized K/V need k_scales and v_scales");
+  }
+  p->k_scales = t.k_scales;
+  p->v_scales = t.v_scales;
+  p->scale_head_stride = t.scale_head_stride != 0 ? t.scale_head_stride : 1;
+  p->scale_row_stride = t.scale_row_stride != 0 ? t.scale_row_stride : Hk;
   p->prefetch_kv = n > PerCoreL2Bytes() / (2 * element_bytes(p->kv_type) * d);  // K and V of one head
   p->o = t.o;
   p->o_head_stride = t.o_head_stride != 0 ? t.o_head_stride : d;
@@ -121,6 +132,52 @@ Status MakeTensorParams(const AttentionTensors& t, bool positions_matter, Attent
   return Status::Ok();
 }
 
+// The floats a quantized cache's scales span: int8 [rows, Hk] with the scale
+// strides, fp8 [Hk].
+bool ScalesExtent(const AttentionParams& p, const float* scales, std::size_t rows, Extent* out) {
+  const std::size_t sizes[2] = {rows, p.kv_heads};
+  const std::size_t strides[2] = {p.scale_row_stride, p.scale_head_stride};
+  if (p.kv_type == ElementType::kInt8) return TensorExtent(scales, sizes, strides, 2, 1, sizeof(float), out);
+  return TensorExtent(scales, sizes + 1, strides + 1, 1, 1, sizeof(float), out);
+}
+
+// A scale as the cache's codes need it: finite and > 0 (NaN fails both).
+bool ScaleIsValid(float s) { return s > 0.0f && s <= std::numeric_limits<float>::max(); }
+
+// The values of every scale the call reads (run after the block ids were
+// checked): int8's of each key and KV head, through the block table for a
+// paged cache; fp8's of each KV head, whose products with q's scale (and
+// 2^8 for E4M3, see KvHeadFactor) must stay finite floats.
+Status CheckKvScales(const AttentionParams& p) {
+  if (!is_quantized(p.kv_type) || p.queries == 0 || p.keys == 0) return Status::Ok();
+  const Status bad(StatusCode::kBadArgument, "attention: a K/V scale is not finite and > 0");
+  if (p.kv_type != ElementType::kInt8) {
+    const double code_factor = p.kv_type == ElementType::kFloat8E4M3 ? 0x1p8 : 1.0;
+    const double flt_max = std::numeric_limits<float>::max();
+    for (std::size_t g = 0; g < p.kv_heads; ++g) {
+      const float ks = p.k_scales[g * p.scale_head_stride], vs = p.v_scales[g * p.scale_head_stride];
+      if (!ScaleIsValid(ks) || !ScaleIsValid(vs)) return bad;
+      if (std::fabs(p.q_scale * ks * code_factor) > flt_max || vs * code_factor > flt_max) {
+        return Status(StatusCode::kBadArgument, "attention: scale times an fp8 head's scale overflows a float");
+      }
+    }
+    return Status::Ok();
+  }
+  for (std::size_t j = 0; j < p.keys; ++j) {
+    const std::size_t row = p.kv_first_key + j;
+    const std::size_t at = p.block_table == nullptr
+                               ? row * p.scale_row_stride
+                               : static_cast<std::size_t>(p.block_table[row / p.block_size]) * p.scale_block_stride +
+                                     (row % p.block_size) * p.scale_row_stride;
+    for (std::size_t g = 0; g < p.kv_heads; ++g) {
+      if (!ScaleIsValid(p.k_scales[at + g * p.scale_head_stride]) || !ScaleIsValid(p.v_scales[at + g * p.scale_head_stride])) {
+        return bad;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // Extents of the tensors and the checks between them. `extra_outputs` are
 // further outputs (the linear state) that must not overlap anything.
 Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, int extra_input_count,
@@ -148,8 +205,16 @@ Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, i
   if (p.lse != nullptr && !DistinctElements(qo_sizes, lse_strides, 2, 1)) {
     return Status(StatusCode::kBadStride, "attention: lse_row_stride must be >= heads (or queries == 1)");
   }
-  Extent inputs[8] = {q, k, v};
+  Extent inputs[12] = {q, k, v};
   int input_count = 3;
+  if (p.k_scales != nullptr && n > 0) {
+    Extent ks, vs;
+    if (!ScalesExtent(p, p.k_scales, n, &ks) || !ScalesExtent(p, p.v_scales, n, &vs)) {
+      return Status(StatusCode::kBadStride, "attention: the scales' extent exceeds PTRDIFF_MAX bytes");
+    }
+    inputs[input_count++] = ks;
+    inputs[input_count++] = vs;
+  }
   for (int i = 0; i < extra_input_count; ++i) inputs[input_count++] = extra_inputs[i];
   Extent outputs[4] = {o, lse};
   int output_count = 2;
@@ -163,6 +228,54 @@ Status CheckTensorMemory(const AttentionParams& p, const Extent* extra_inputs, i
     }
   }
   return Status::Ok();
+}
+
+// The option fields of *p (attention and attention_batch): the score
+// function's checks and constants, masking, sinks. `default_mask_row_stride`
+// is what mask_row_stride 0 means.
+Status ApplyOptions(const AttentionOptions& options, std::size_t default_mask_row_stride, AttentionParams* p) {
+  if (Status s = CheckScoreOptions(options, p->head_dim, &p->q_scale, &p->mask_scale); !s.ok()) return s;
+  if (p->lse != nullptr && options.score != ScoreFunction::kSoftmax) {
+    return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
+  }
+  p->causal = options.causal;
+  p->window = options.window;
+  p->score = options.score;
+  p->sinks = options.sinks;
+  p->mask = options.mask;
+  p->mask_row_stride = options.mask_row_stride != 0 ? options.mask_row_stride : default_mask_row_stride;
+  p->mask_head_stride = options.mask_head_stride;
+  p->sigmoid_bias = options.sigmoid_bias;
+  p->softplus_power = options.softplus_power;
+  p->softplus_offset = options.softplus_offset;
+  const float c = options.softcap;
+  if (!(c >= 0.0f) || !std::isfinite(c)) return Status(StatusCode::kBadArgument, "attention: softcap must be finite and >= 0 (0: none)");
+  p->softcap_in = p->softcap_out = 0.0f;
+  if (c > 0.0f) {
+    if (options.score == ScoreFunction::kSoftplus) {
+      return Status(StatusCode::kBadArgument, "attention: softcap applies to softmax and sigmoid");
+    }
+    const double t = options.score == ScoreFunction::kSoftmax ? options.temperature : 1.0;
+    p->softcap_in = static_cast<float>(t / c);
+    p->softcap_out = static_cast<float>(c / t);
+    if (!(p->softcap_in >= std::numeric_limits<float>::min()) || !std::isfinite(p->softcap_out)) {
+      return Status(StatusCode::kBadArgument, "attention: softcap / temperature is outside the float range");
+    }
+  }
+  p->alibi_slopes = options.alibi_slopes;
+  return Status::Ok();
+}
+
+// The values of the inputs a call must not start with, read once their
+// buffers were checked: ALiBi slopes finite, a quantized cache's scales
+// (CheckKvScales).
+Status CheckInputValues(const AttentionParams& p) {
+  if (p.alibi_slopes != nullptr && p.queries > 0) {
+    for (std::size_t h = 0; h < p.heads; ++h) {
+      if (!std::isfinite(p.alibi_slopes[h])) return Status(StatusCode::kBadArgument, "attention: an ALiBi slope is not finite");
+    }
+  }
+  return CheckKvScales(p);
 }
 
 }  // namespace
@@ -181,21 +294,8 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
   const detail::ScopedDefaultFpEnv fp_env;  // IEEE defaults for the call (fp_env.hpp)
   detail::AttentionParams p{};
   if (Status s = detail::MakeTensorParams(t, options.causal || options.window != 0, &p); !s.ok()) return s;
-  if (Status s = detail::CheckScoreOptions(options, t.head_dim, &p.q_scale, &p.mask_scale); !s.ok()) return s;
-  if (t.lse != nullptr && options.score != ScoreFunction::kSoftmax) {
-    return Status(StatusCode::kBadArgument, "attention: lse is defined for softmax only (pass null)");
-  }
-  p.causal = options.causal;
-  p.window = options.window;
-  p.score = options.score;
-  p.sinks = options.sinks;
-  p.mask = options.mask;
-  p.mask_row_stride = options.mask_row_stride != 0 ? options.mask_row_stride : t.keys;
-  p.mask_head_stride = options.mask_head_stride;
-  p.sigmoid_bias = options.sigmoid_bias;
-  p.softplus_power = options.softplus_power;
-  p.softplus_offset = options.softplus_offset;
-  detail::Extent extra[2];
+  if (Status s = detail::ApplyOptions(options, t.keys, &p); !s.ok()) return s;
+  detail::Extent extra[3];
   int extra_count = 0;
   if (t.queries > 0 && options.mask != nullptr && t.keys > 0) {
     const std::size_t sizes[2] = {t.queries, t.heads};
@@ -209,13 +309,19 @@ Status attention(const AttentionTensors& t, const AttentionOptions& options) {
     const std::size_t strides[1] = {1};
     (void)detail::TensorExtent(options.sinks, sizes, strides, 1, t.heads, sizeof(float), &extra[extra_count++]);
   }
+  if (t.queries > 0 && options.alibi_slopes != nullptr) {
+    const std::size_t sizes[1] = {1};
+    const std::size_t strides[1] = {1};
+    (void)detail::TensorExtent(options.alibi_slopes, sizes, strides, 1, t.heads, sizeof(float), &extra[extra_count++]);
+  }
   if (Status s = detail::CheckTensorMemory(p, extra, extra_count, nullptr, 0); !s.ok()) return s;
+  if (Status s = detail::CheckInputValues(p); !s.ok()) return s;
   if (t.queries == 0) return Status::Ok();
   Status status;
   const detail::KernelTable* table = detail::ActiveTable(&status);
   if (table == nullptr) return status;
   if (options.executor != nullptr && options.executor->concurrency() > 1) {
-    detail::AttentionOnExecutor(table->attention, p, options.executor);
+    detail::AttentionBatchOnExecutor(table->attention, &p, 1, options.executor);
   } else {
     table->attention.attention(p);
   }
@@ -286,6 +392,9 @@ Status linear_attention(const AttentionTensors& tensors, float* state, float* no
   t.key_start = 0;
   detail::LinearParams lp{};
   if (Status s = detail::MakeTensorParams(t, false, &lp.t); !s.ok()) return s;
+  if (is_quantized(lp.t.kv_type)) {
+    return Status(StatusCode::kBadArgument, "linear_attention: K/V are float32, bfloat16 or float16 (not quantized)");
+  }
   if (!detail::IsKnown(options.kind, kLinearKindCount)) {
     return Status(StatusCode::kBadArgument, "linear_attention: unknown LinearKind");
   }

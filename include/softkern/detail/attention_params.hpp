@@ -24,6 +24,22 @@ struct AttentionParams {
   const void* v;
   ElementType kv_type;  // AttentionTensors' KvPointer carries it
   std::size_t kv_row_stride, kv_head_stride;
+  // Which cache rows the call's keys are: key j is cache row kv_first_key + j.
+  // Dense (block_table null): row r of KV head g at k + r * kv_row_stride +
+  // g * kv_head_stride. Paged: row r is slot r % block_size of physical
+  // block block_table[r / block_size], at k + block * kv_block_stride +
+  // slot * kv_row_stride + g * kv_head_stride. Only attention_rows-inl.hpp
+  // reads these.
+  std::size_t kv_first_key;
+  const std::int32_t* block_table;
+  std::size_t block_size, kv_block_stride;
+  // Quantized K/V (kv_type int8 or fp8): the value of a code is code *
+  // scale. int8: one scale per (row, KV head), at the row's place with the
+  // scale strides (paged: scale_block_stride per block); fp8: one per KV
+  // head, g * scale_head_stride. Null for float types.
+  const float* k_scales;
+  const float* v_scales;
+  std::size_t scale_row_stride, scale_head_stride, scale_block_stride;
   float* o;
   std::size_t o_row_stride, o_head_stride;
   float* lse;
@@ -39,8 +55,15 @@ struct AttentionParams {
   std::size_t mask_row_stride, mask_head_stride;
   float sigmoid_bias;
   float softplus_power, softplus_offset;
-  // Prefetch the next key block's K and V rows: one KV head's K and V are
-  // larger than the per-core L2 (attention_rows-inl.hpp, NextRows).
+  // Soft-capping of the raw score R = scale q.k: c tanh(R / c), applied to
+  // the scores the kernels form (R / T) as softcap_out * tanh(s *
+  // softcap_in), softcap_in = T / c, softcap_out = c / T; 0: none.
+  float softcap_in, softcap_out;
+  // ALiBi: -alibi_slopes[h] |query position - key position| joins the mask
+  // (scaled by mask_scale); null: none.
+  const float* alibi_slopes;
+  // Prefetch K and V rows a few keys ahead of their loads: one KV head's K and V are
+  // larger than the per-core L2 (attention_rows-inl.hpp, RowsAhead).
   bool prefetch_kv;
 };
 

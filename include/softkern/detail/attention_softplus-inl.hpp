@@ -76,6 +76,8 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
   float factor[kTileRows];
   double visible[kTileRows];
   const double log_d = std::log(static_cast<double>(d));
+  // fp8's per-head V scale joins the normalisation (K's cancels in k / |k|).
+  const double v_factor = KvHeadFactor(p, p.v_scales, tile.kv_head);
   for (std::size_t r = 0; r < tile.rows; ++r) {
     TileRow& row = tile.row[r];
     // N_i: the visible keys, mask included.
@@ -109,15 +111,17 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
     for (std::size_t j0 = first; j0 < last; j0 += kBlockKeys) {
       const std::size_t count = HWY_MIN(kBlockKeys, last - j0);
       const std::size_t padded = RoundUpTo(count, N);
-      sc.ktype = LoadRows(df, p, p.k, tile.kv_head, j0, count, dp, sc.kbuf, sc.krow, &sc.knext);
+      LoadRows(df, p, false, tile.kv_head, j0, count, dp, sc.kbuf, &sc.k, true);
       for (std::size_t j = 0; j < count; ++j) {
-        const float* k = static_cast<const float*>(sc.krow[j]);  // float rows: no widen_in_place
+        // Float rows (no widen_in_place). Per-key or per-head scales cancel
+        // in k / |k|, so the norms of the loaded values serve.
+        const float* k = static_cast<const float*>(sc.k.row[j]);
         double norm2 = 0.0;
         for (std::size_t c = 0; c < d; ++c) norm2 += static_cast<double>(k[c]) * k[c];
         sc.k_inv_norm[j] = static_cast<float>(1.0 / std::fmax(std::sqrt(norm2), 1e-12));
       }
       ScoreBlock(df, p, tile, sc, j0, count, dp, true);
-      if (pass == 2) sc.vtype = LoadRows(df, p, p.v, tile.kv_head, j0, count, dp, sc.vbuf, sc.vrow, &sc.vnext);
+      if (pass == 2) LoadRows(df, p, true, tile.kv_head, j0, count, dp, sc.vbuf, &sc.v, true);
       for (std::size_t r = 0; r < tile.rows; ++r) {
         TileRow& row = tile.row[r];
         if (visible[r] == 0.0) continue;
@@ -157,7 +161,8 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
           if (std::isnan(row.a_sum)) row.t_max = kNaN;
         } else {
           row.l += hn::GetLane(hn::SumOfLanes(df, acc));
-          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.vrow, sc.vtype, 0, count, dp, r == 0 ? &sc.vnext : nullptr);
+          WeightsTimesVScales(df, sc.v, s, padded);
+          AccumulateVRow(df, sc.o[r], 1.0f, s, sc.v.row, sc.v.type, 0, count, dp, r == 0 ? AheadOf(sc.v) : nullptr);
         }
       }
     }
@@ -180,7 +185,7 @@ HWY_INLINE void SoftplusTile(DF df, const AttentionParams& p, Tile& tile, Scratc
     }
     // W = (r/r_max)^p / (sum (r/r_max)^p + 1e-8 / r_max^p).
     const double eps = std::exp(std::log(1e-8) - p.softplus_power * std::log(static_cast<double>(row.t_max)));
-    WriteRow(p, row, sc.o[r], static_cast<float>(1.0 / (row.l + eps)));
+    WriteRow(p, row, sc.o[r], static_cast<float>(v_factor / (row.l + eps)));
   }
 }
 

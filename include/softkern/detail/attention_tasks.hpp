@@ -2,8 +2,11 @@
 // Executor. Included by attention_impl.hpp; every function here runs after
 // the call was validated, so nothing can fail once the first task starts.
 //
-// The cut reads the shapes only (never the executor's thread count), so a
-// result is the same bits whatever the executor:
+// attention() is a batch of one sequence and attention_batch() a batch of
+// many: both run here, as one executor run over the tasks of every sequence.
+// Each sequence is cut by its own shapes only (never the executor's thread
+// count or the other sequences), so a sequence's result is the same bits
+// whatever the executor and whatever batch it is in:
 //  - prefill (and softplus, and short caches): one task per (KV head, block
 //    of kTaskQueries queries). Each task is the serial kernel over its rows,
 //    and a row's result does not depend on the rows it shares a tile with,
@@ -13,10 +16,14 @@
 //    into chunks, one task per (KV head, chunk) computes a partial without
 //    sinks (with its log-sum-exp for softmax), and the partials merge on the
 //    calling thread as attention_merge() does.
+// The tasks of the whole batch are handed out longest first (an estimate
+// from the shapes), so one long sequence among many short ones starts early
+// and the threads finish together; the order changes no bit.
 //  - linear attention: one task per query head (each has its own state).
 #ifndef SOFTKERN_DETAIL_ATTENTION_TASKS_HPP_
 #define SOFTKERN_DETAIL_ATTENTION_TASKS_HPP_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -54,8 +61,9 @@ const void* AdvanceKv(const void* base, ElementType type, std::size_t elements) 
 }
 
 // The call restricted to KV head g (its group of query heads), queries
-// [i0, i1) and keys [b, e): the same tensors through advanced pointers, the
-// positions kept.
+// [i0, i1) and keys [b, e): the same tensors, the positions kept. K and V
+// move to head g; the keys move through kv_first_key, which dense and paged
+// caches both understand (attention_rows-inl.hpp).
 AttentionParams Slice(const AttentionParams& p, std::size_t g, std::size_t i0, std::size_t i1, std::size_t b,
                       std::size_t e) {
   AttentionParams s = p;
@@ -66,14 +74,20 @@ AttentionParams Slice(const AttentionParams& p, std::size_t g, std::size_t i0, s
   s.kv_heads = 1;
   s.q = p.q + i0 * p.q_row_stride + h0 * p.q_head_stride;
   if (p.keys > 0) {
-    s.k = AdvanceKv(p.k, p.kv_type, g * p.kv_head_stride + b * p.kv_row_stride);
-    s.v = AdvanceKv(p.v, p.kv_type, g * p.kv_head_stride + b * p.kv_row_stride);
+    s.k = AdvanceKv(p.k, p.kv_type, g * p.kv_head_stride);
+    s.v = AdvanceKv(p.v, p.kv_type, g * p.kv_head_stride);
+    if (p.k_scales != nullptr) {
+      s.k_scales = p.k_scales + g * p.scale_head_stride;
+      s.v_scales = p.v_scales + g * p.scale_head_stride;
+    }
+    s.kv_first_key = p.kv_first_key + b;
   }
   s.o = p.o + i0 * p.o_row_stride + h0 * p.o_head_stride;
   if (p.lse != nullptr) s.lse = p.lse + i0 * p.lse_row_stride + h0;
   s.query_start = p.query_start + i0;
   s.key_start = p.key_start + b;
   if (p.sinks != nullptr) s.sinks = p.sinks + h0;
+  if (p.alibi_slopes != nullptr) s.alibi_slopes = p.alibi_slopes + h0;
   if (p.mask != nullptr) s.mask = p.mask + i0 * p.mask_row_stride + h0 * p.mask_head_stride + b;
   return s;
 }
@@ -90,55 +104,123 @@ void RunTasks(Executor* executor, std::size_t count, const F& f) {
                 const_cast<F*>(&f));
 }
 
-// Split-KV decode: partials per (chunk, KV head), merged per row.
-void AttentionSplitKv(const AttentionKernels& kernels, const AttentionParams& p, std::size_t chunk_keys,
-                      Executor* executor) {
-  const std::size_t chunks = (p.keys + chunk_keys - 1) / chunk_keys;
-  const std::size_t rows = p.queries * p.heads, d = p.head_dim, group = p.heads / p.kv_heads;
-  const bool softmax = p.score == ScoreFunction::kSoftmax;
-  std::vector<float> o_parts(chunks * rows * d), lse_parts(softmax ? chunks * rows : 0);
-  RunTasks(executor, chunks * p.kv_heads, [&](std::size_t task) {
-    const std::size_t c = task / p.kv_heads, g = task % p.kv_heads;
-    const std::size_t b = c * chunk_keys, e = b + chunk_keys < p.keys ? b + chunk_keys : p.keys;
-    AttentionParams s = Slice(p, g, 0, p.queries, b, e);
-    // Dense [L, H] partials of chunk c; sinks join once, in the merge.
-    s.o = o_parts.data() + (c * rows + g * group) * d;
-    s.o_row_stride = p.heads * d;
-    s.o_head_stride = d;
-    s.lse = softmax ? lse_parts.data() + c * rows + g * group : nullptr;
-    s.lse_row_stride = p.heads;
-    s.sinks = nullptr;
-    kernels.attention(s);
-  });
-  std::vector<float> o(rows * d), lse(p.lse != nullptr ? rows : 0);
-  const MergeParams m{chunks, rows, p.heads, d, o_parts.data(), softmax ? lse_parts.data() : nullptr,
-                      o.data(), p.lse != nullptr ? lse.data() : nullptr, p.score, p.sinks, p.mask_scale};
-  kernels.merge(m);
-  for (std::size_t i = 0; i < p.queries; ++i) {
-    for (std::size_t h = 0; h < p.heads; ++h) {
-      const float* src = o.data() + (i * p.heads + h) * d;
-      float* dst = p.o + i * p.o_row_stride + h * p.o_head_stride;
-      for (std::size_t c = 0; c < d; ++c) dst[c] = src[c];
-      if (p.lse != nullptr) p.lse[i * p.lse_row_stride + h] = lse[i * p.heads + h];
-    }
+// How one sequence is cut: split-KV chunks or query blocks, each once per
+// KV head.
+struct SequenceCut {
+  std::size_t chunk_keys = 0;  // keys per split-KV chunk; 0: query blocks
+  std::size_t pieces = 0;      // chunks or query blocks
+  std::size_t parts = 0;       // split-KV: first partial row of the sequence in the batch's buffers
+};
+
+SequenceCut CutOf(const AttentionParams& p) {
+  SequenceCut cut;
+  cut.chunk_keys = KvChunkKeys(p);
+  cut.pieces = cut.chunk_keys != 0 ? (p.keys + cut.chunk_keys - 1) / cut.chunk_keys
+                                   : (p.queries + kTaskQueries - 1) / kTaskQueries;
+  return cut;
+}
+
+// Keys [b, e) and queries [i0, i1) of piece `piece` of a sequence.
+void PieceRange(const AttentionParams& p, const SequenceCut& cut, std::size_t piece, std::size_t* i0, std::size_t* i1,
+                std::size_t* b, std::size_t* e) {
+  if (cut.chunk_keys != 0) {
+    *i0 = 0;
+    *i1 = p.queries;
+    *b = piece * cut.chunk_keys;
+    *e = std::min(p.keys, *b + cut.chunk_keys);
+  } else {
+    *i0 = piece * kTaskQueries;
+    *i1 = std::min(p.queries, *i0 + kTaskQueries);
+    *b = 0;
+    *e = p.keys;
   }
 }
 
-// A validated attention call on the executor (concurrency > 1).
-void AttentionOnExecutor(const AttentionKernels& kernels, const AttentionParams& p, Executor* executor) {
-  if (const std::size_t chunk_keys = KvChunkKeys(p); chunk_keys != 0) {
-    AttentionSplitKv(kernels, p, chunk_keys, executor);
-    return;
+// The work of one task, in (query row, key) pairs a tile of the group
+// visits: the causal limit of its last query bounds its keys.
+double TaskCost(const AttentionParams& p, std::size_t i0, std::size_t i1, std::size_t b, std::size_t e) {
+  std::size_t keys = e - b;
+  if (p.causal) {
+    const std::uint64_t last = p.query_start + i1;  // one past the last query's position
+    const std::uint64_t seen = last > p.key_start + b ? last - (p.key_start + b) : 0;
+    keys = static_cast<std::size_t>(std::min<std::uint64_t>(keys, seen));
   }
-  const std::size_t blocks = (p.queries + kTaskQueries - 1) / kTaskQueries;
-  // Last query blocks first: under a causal mask they see the most keys, and
-  // starting them first evens out the threads' finishing times.
-  RunTasks(executor, blocks * p.kv_heads, [&](std::size_t task) {
-    const std::size_t g = task % p.kv_heads, block = blocks - 1 - task / p.kv_heads;
-    const std::size_t i0 = block * kTaskQueries;
-    const std::size_t i1 = i0 + kTaskQueries < p.queries ? i0 + kTaskQueries : p.queries;
-    kernels.attention(Slice(p, g, i0, i1, 0, p.keys));
+  return static_cast<double>(i1 - i0) * static_cast<double>(keys + kTaskQueries) * static_cast<double>(p.heads / p.kv_heads);
+}
+
+// Validated calls of `count` sequences on the executor (concurrency > 1).
+void AttentionBatchOnExecutor(const AttentionKernels& kernels, const AttentionParams* seqs, std::size_t count,
+                              Executor* executor) {
+  std::vector<SequenceCut> cuts(count);
+  struct TaskRef {
+    std::size_t sequence, piece, kv_head;
+    double cost;
+  };
+  std::vector<TaskRef> tasks;
+  std::size_t part_rows = 0;
+  for (std::size_t q = 0; q < count; ++q) {
+    const AttentionParams& p = seqs[q];
+    if (p.queries == 0) continue;
+    SequenceCut& cut = cuts[q];
+    cut = CutOf(p);
+    if (cut.chunk_keys != 0) {
+      cut.parts = part_rows;
+      part_rows += cut.pieces * p.queries * p.heads;
+    }
+    for (std::size_t piece = 0; piece < cut.pieces; ++piece) {
+      std::size_t i0, i1, b, e;
+      PieceRange(p, cut, piece, &i0, &i1, &b, &e);
+      const double cost = TaskCost(p, i0, i1, b, e);
+      for (std::size_t g = 0; g < p.kv_heads; ++g) tasks.push_back({q, piece, g, cost});
+    }
+  }
+  std::stable_sort(tasks.begin(), tasks.end(), [](const TaskRef& a, const TaskRef& b) { return a.cost > b.cost; });
+  std::size_t d_max = 0;
+  for (std::size_t q = 0; q < count; ++q) d_max = std::max(d_max, seqs[q].head_dim);
+  std::vector<float> o_parts(part_rows * d_max), lse_parts(part_rows);
+  RunTasks(executor, tasks.size(), [&](std::size_t t) {
+    const TaskRef& task = tasks[t];
+    const AttentionParams& p = seqs[task.sequence];
+    const SequenceCut& cut = cuts[task.sequence];
+    std::size_t i0, i1, b, e;
+    PieceRange(p, cut, task.piece, &i0, &i1, &b, &e);
+    AttentionParams s = Slice(p, task.kv_head, i0, i1, b, e);
+    if (cut.chunk_keys != 0) {
+      // Dense [L, H] partials of chunk `piece`; sinks join once, in the merge.
+      const std::size_t rows = p.queries * p.heads, group = p.heads / p.kv_heads;
+      const std::size_t first = cut.parts + task.piece * rows + task.kv_head * group;
+      s.o = o_parts.data() + first * p.head_dim;
+      s.o_row_stride = p.heads * p.head_dim;
+      s.o_head_stride = p.head_dim;
+      s.lse = p.score == ScoreFunction::kSoftmax ? lse_parts.data() + first : nullptr;
+      s.lse_row_stride = p.heads;
+      s.sinks = nullptr;
+    }
+    kernels.attention(s);
   });
+  // The split sequences' merges, as attention_merge() does them.
+  std::vector<float> o, lse;
+  for (std::size_t q = 0; q < count; ++q) {
+    const AttentionParams& p = seqs[q];
+    const SequenceCut& cut = cuts[q];
+    if (p.queries == 0 || cut.chunk_keys == 0) continue;
+    const std::size_t rows = p.queries * p.heads, d = p.head_dim;
+    const bool softmax = p.score == ScoreFunction::kSoftmax;
+    o.resize(rows * d);
+    lse.resize(rows);
+    const MergeParams m{cut.pieces, rows, p.heads, d, o_parts.data() + cut.parts * d,
+                        softmax ? lse_parts.data() + cut.parts : nullptr, o.data(),
+                        p.lse != nullptr ? lse.data() : nullptr, p.score, p.sinks, p.mask_scale};
+    kernels.merge(m);
+    for (std::size_t i = 0; i < p.queries; ++i) {
+      for (std::size_t h = 0; h < p.heads; ++h) {
+        const float* src = o.data() + (i * p.heads + h) * d;
+        float* dst = p.o + i * p.o_row_stride + h * p.o_head_stride;
+        for (std::size_t c = 0; c < d; ++c) dst[c] = src[c];
+        if (p.lse != nullptr) p.lse[i * p.lse_row_stride + h] = lse[i * p.heads + h];
+      }
+    }
+  }
 }
 
 // A validated linear attention call on the executor: one task per query head.

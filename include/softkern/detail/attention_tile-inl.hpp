@@ -52,10 +52,7 @@ struct Scratch {
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kTileRows][kScoreStride];
   float k_inv_norm[kBlockKeys];
-  const void* krow[kBlockKeys];  // rows of ktype (LoadRows)
-  const void* vrow[kBlockKeys];  // rows of vtype
-  ElementType ktype, vtype;
-  NextRows knext, vnext;
+  BlockRows k, v;  // the block's K and V rows (LoadRows)
 };
 
 struct Tile {
@@ -64,12 +61,13 @@ struct Tile {
   TileRow row[kTileRows];
 };
 
-// Decode-shaped tiles (fewer than four query rows) read 16-bit K/V rows in
-// place, widened as loaded: a converted copy, stored and loaded again, costs
-// more than it saves when each row is used once (measured in
-// docs/attention.md, "Figures on other machines"); prefill tiles reuse each
-// row for up to 16 query rows and convert once.
-HWY_INLINE bool WidensKvInPlace(const Tile& tile) { return tile.rows < 4; }
+// Decode-shaped tiles (up to four query rows: one query, or the heads of a
+// GQA group of up to 4) read 16-bit K/V rows in place, widened as loaded: a
+// converted copy, stored and loaded again, costs more than the widening it
+// saves while each row serves at most one or two row groups of the
+// micro-kernels (measured in docs/attention-performance.md, "Decode");
+// prefill tiles reuse each row for up to 16 query rows and convert once.
+HWY_INLINE bool WidensKvInPlace(const Tile& tile) { return tile.rows <= 4; }
 
 // Keys [begin, end) a query at `position` may see by the causal and window
 // tests alone.

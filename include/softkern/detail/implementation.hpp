@@ -60,5 +60,6 @@
 #include "softkern/detail/sampling_impl.hpp"
 #include "softkern/detail/training_impl.hpp"
 #include "softkern/detail/cross_entropy_calls.hpp"
+#include "softkern/detail/serving_impl.hpp"
 
 #endif  // SOFTKERN_DETAIL_IMPLEMENTATION_HPP_

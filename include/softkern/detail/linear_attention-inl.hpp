@@ -70,8 +70,7 @@ struct LinearScratch {
   HWY_ALIGN float vbuf[kBlockKeys * kPaddedDim];
   HWY_ALIGN float s[kBlockKeys][kScoreStride];
   HWY_ALIGN float srow[kPaddedDim];
-  const void* krow[kBlockKeys];  // float rows (LoadRows without widen_in_place)
-  const void* vrow[kBlockKeys];
+  BlockRows krows, vrows;  // float rows (LoadRows without widen_in_place)
   float den[kBlockKeys];
 };
 
@@ -83,11 +82,11 @@ HWY_INLINE void LinearLoadKv(DF df, const LinearParams& lp, std::size_t g, std::
   const std::size_t d = lp.t.head_dim;
   // 16-bit rows are converted straight into sc.k (phi then runs in place);
   // float rows are read where they are and copied through phi.
-  LoadRows(df, lp.t, lp.t.k, g, j0, count, dp, &sc.k[0][0], sc.krow);
-  LoadRows(df, lp.t, lp.t.v, g, j0, count, dp, sc.vbuf, sc.vrow);
+  LoadRows(df, lp.t, false, g, j0, count, dp, &sc.k[0][0], &sc.krows);
+  LoadRows(df, lp.t, true, g, j0, count, dp, sc.vbuf, &sc.vrows);
   for (std::size_t j = 0; j < count; ++j) {
     for (std::size_t c = 0; c < dp; c += N) {
-      VF x = hn::LoadU(df, static_cast<const float*>(sc.krow[j]) + c);
+      VF x = hn::LoadU(df, static_cast<const float*>(sc.krows.row[j]) + c);
       if (lp.kind == LinearKind::kEluPlusOne) x = EluPlusOne(df, x);
       hn::Store(x, df, sc.k[j] + c);
     }
@@ -146,7 +145,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
         LinearLoadKv(df, lp, g, j0, count, dp, sc);
         for (std::size_t a = 0; a < d; ++a) {
           float* row = S + a * d;
-          for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, row, 1.0f, sc.k[j][a], static_cast<const float*>(sc.vrow[j]), d);
+          for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, row, 1.0f, sc.k[j][a], static_cast<const float*>(sc.vrows.row[j]), d);
         }
         for (std::size_t j = 0; j < count; ++j) ScaleAxpyRow(df, z, 1.0f, 1.0f, sc.k[j], d);
       }
@@ -181,7 +180,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
           den += sc.s[i][j];
         }
         sc.den[i] = static_cast<float>(den);
-        AccumulateVRow(df, sc.o[i], 1.0f, sc.s[i], sc.vrow, ElementType::kFloat32, 0, i + 1, dp);
+        AccumulateVRow(df, sc.o[i], 1.0f, sc.s[i], sc.vrows.row, ElementType::kFloat32, 0, i + 1, dp);
       }
       // Inter-chunk: o_i += lambda^{i+1} q_i^T S (S after token t0 - 1), one
       // row of S at a time so S is read once per chunk.
@@ -209,7 +208,7 @@ HWY_NOINLINE void LinearAttention(const LinearParams& lp) {
         for (std::size_t c = d; c < dp; ++c) sc.srow[c] = 0.0f;
         float w[kBlockKeys];
         for (std::size_t j = 0; j < count; ++j) w[j] = sc.k[j][a] * pow_lambda[count - 1 - j];
-        AccumulateVRow(df, sc.srow, pow_lambda[count], w, sc.vrow, ElementType::kFloat32, 0, count, dp);
+        AccumulateVRow(df, sc.srow, pow_lambda[count], w, sc.vrows.row, ElementType::kFloat32, 0, count, dp);
         std::memcpy(row, sc.srow, d * sizeof(float));
       }
       if (elu) {

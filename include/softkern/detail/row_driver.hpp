@@ -53,7 +53,7 @@ float ElementAt(const void* row, std::size_t i, ElementType type) {
   switch (type) {
     case ElementType::kBFloat16: return to_float(static_cast<const bfloat16*>(row)[i]);
     case ElementType::kFloat16: return to_float(static_cast<const float16*>(row)[i]);
-    case ElementType::kFloat32: break;
+    default: break;  // float32 (rows are never quantized: softmax_calls.hpp)
   }
   return static_cast<const float*>(row)[i];
 }
@@ -62,7 +62,7 @@ void SetElement(void* row, std::size_t i, ElementType type, float value) {
   switch (type) {
     case ElementType::kBFloat16: static_cast<bfloat16*>(row)[i] = to_bfloat16(value); return;
     case ElementType::kFloat16: static_cast<float16*>(row)[i] = to_float16(value); return;
-    case ElementType::kFloat32: break;
+    default: break;  // float32
   }
   static_cast<float*>(row)[i] = value;
 }

@@ -68,6 +68,9 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
 Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
   // IEEE defaults for the whole call: 1/T below is rounded in them too.
   const ScopedDefaultFpEnv fp_env;
+  // Rows are float32, bfloat16 or float16: quantized K/V codes never reach
+  // the softmax kernels.
+  if (is_quantized(type)) return Status(StatusCode::kBadArgument, "softmax: rows are float32, bfloat16 or float16");
   RowParams params;
   if (Status s = MakeRowParams(options, n, &params); !s.ok()) return s;
   params.element = type;
@@ -96,6 +99,7 @@ Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const
 Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_stride, std::size_t rows,
                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
   const ScopedDefaultFpEnv fp_env;
+  if (is_quantized(type)) return Status(StatusCode::kBadArgument, "softmax_rows: rows are float32, bfloat16 or float16");
   RowParams params;
   if (Status s = MakeRowParams(options, cols, &params); !s.ok()) return s;
   params.element = type;
