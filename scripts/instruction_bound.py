@@ -2,68 +2,159 @@
 """scripts/instruction_bound.py — the compute-side limit of softkern's softmax.
 
 Finds each pass's inner loop in the disassembly of a binary that contains the
-kernels (the bench, or any program linked with softkern_impl), counts its
-instructions per vector by issue-port class, and turns the counts into a
-lower bound on cycles per element for each algorithm on each machine model
-below. With --bench JSON (a run of softkern_bench with
---benchmark_out_format=json, which includes the cpu_clock benchmark), it
-also reads each in-cache kernel's measured time per element and prints it
-against that bound. docs/compute-bound.md explains the model.
+kernels (the bench, or any program linked with softkern_impl), sorts its
+instructions into classes, places the classes on the execution pipes of a
+per-core model (which class issues on which pipes, how many pipe cycles a
+512-bit op takes there, the load and store ports, the dispatch width), and
+reports per pass the busiest resource: a lower bound on cycles per vector.
+An algorithm's bound is the sum over its passes, per element. With --bench
+JSON (a run of softkern_bench with --benchmark_out_format=json, which
+includes the cpu_clock benchmark and the per-pass rows) it also prints each
+in-cache kernel's and pass's measured time against that bound.
+docs/compute-bound.md explains the model and its sources.
 
   scripts/instruction_bound.py [--binary build/bench/softkern_bench]
                                [--objdump aarch64-linux-gnu-objdump]
-                               [--bench results.json] [--loops]
+                               [--machine zen5] [--bench results.json]
+                               [--loops] [--pipes]
 
-Each pass's inner loop is the body of FoldBlock<kStore, Acc, T> (the
-reductions) or MapRow<T, F> (the final maps), one symbol each
-(softmax-inl.hpp). The loop counted is the function's largest innermost loop
-that makes no non-temporal stores: the loop unrolled four vectors deep that
-runs while the row is in cache.
+Each pass's inner loop is in one non-inlined function: ReduceLeaves<kStore,
+Acc, T> (the reductions, softmax_rows-inl.hpp; FoldBlock<kStore, Acc, T> in
+binaries built before it) or MapRow<T, F> (the final maps). The loop counted
+is the function's largest innermost loop that makes no non-temporal stores
+and no prefetches: the loop unrolled four vectors deep that runs while the
+row is in cache.
 """
 import argparse
 import collections
+import itertools
 import json
 import re
 import subprocess
 import sys
 
-# ------------------------------------------------------------ port classes
-# fma: the FMA/multiply pipes; fadd: FP add, compare, min/max, conversions;
-# valu: vector integer, logic, blend, shift and shuffle ops; load, store; and
-# scalar (address arithmetic, loop control), which only takes issue slots.
+# ------------------------------------------------------------ instruction classes
+# x86 (AT&T syntax, as objdump prints it). Memory operands are recognised by
+# their parentheses; the destination is the last operand.
 X86_CLASSES = [
-    ("store", r"^(vmovnt|vmovntps|vmovups|vmovaps|vmovdqu|vmovdqa|vextract|vcvtps2ph|vpmov|vmovd|vmovq)"),
-    ("fma", r"^(vfn?m(add|sub)|vmul|vscalef|vrcp|vdiv|vsqrt|vgetexp)"),
-    ("fadd", r"^(vadd|vsub|vmax|vmin|vcmp|vround|vrndscale|vcvt|vrange|vhadd)"),
-    ("valu", r"^(vp|vand|vor|vxor|vblend|vperm|vshuf|vunpck|vinsert|vbroadcast|vextract|k)"),
-    ("prefetch", r"^prefetch"),
+    ("fma", r"^(vfn?m(add|sub)(132|213|231)?p|vmulp|vrcp14p|vrcpp)"),
+    ("fadd", r"^(vaddp|vsubp|vaddsubp|vhaddp)"),
+    ("fminmax", r"^(vmaxp|vminp)"),
+    ("fcmp", r"^(vcmp\w*p[sd]|vfpclassp)"),
+    ("round", r"^(vroundp|vrndscalep)"),
+    ("scalef", r"^(vscalefp|vgetexpp|vgetmantp|vreducep)"),
+    ("fixup", r"^(vfixupimmp|vrangep)"),
+    ("cvt", r"^(vcvt)"),
+    ("shift", r"^(vpsll|vpsrl|vpsra|vpro[lr])"),
+    ("shuffle", r"^(vperm|vpermt|vshuf|vpshuf|vunpck|vpunpck|vpack|vpmov[sz]x|vpmov[a-z]|vinsert|vextract|"
+                r"vbroadcast|vpbroadcast|valign|vpalignr|vmovsh|vmovsl|vmovddup|vexpand|vcompress)"),
+    ("blendv", r"^(vblendvp|vpblendvb)"),
+    ("blend", r"^(vblendmp|vpblendm|vblendp|vpblendd|vpblendw)"),
+    ("ialu", r"^(vpadd|vpsub|vpcmp|vpmin|vpmax|vpabs|vpavg|vptestn?m)"),
+    ("logic", r"^(vpand|vpor|vpxor|vpternlog|vandp|vandnp|vorp|vxorp)"),
+    ("kmask", r"^k"),
 ]
 ARM_CLASSES = [
-    ("fma", r"^(fmla|fmls|fmul|fmad|fmsb|fnmla|fnmls|fscale|frecp|fdiv)"),
-    ("fadd", r"^(fadd|fsub|fmax|fmin|fcm|frint|fcvt|scvtf|ucvtf|faddp|fmaxnm|fminnm|fabd|fneg|fabs)"),
-    ("valu", r"^(add|sub|shl|sshl|ushl|ushr|sshr|and|orr|eor|bic|bsl|bit|bif|mov|dup|zip|uzp|ext|tbl|xtn|uxtl|sxtl|movi|mvn|sel|cm|not)"),
-    ("prefetch", r"^prf"),
+    ("fma", r"^(fmla|fmls|fmul|fmad|fmsb|fnmla|fnmls|fnmad|fnmsb|frecp)"),
+    ("fadd", r"^(fadd|fsub|fabd|faddp)"),
+    ("fminmax", r"^(fmax|fmin)"),
+    ("fcmp", r"^(fcm|facg|facg)"),
+    ("round", r"^(frint)"),
+    ("scalef", r"^(fscale)"),
+    ("cvt", r"^(fcvt|scvtf|ucvtf|bfcvt)"),
+    ("shift", r"^(shl|ushr|sshr|ushl|sshl|ushll|sshll|shrn|rshrn|sli|sri|lsl|lsr|asr|uxtl|sxtl)"),
+    ("shuffle", r"^(zip|uzp|trn|ext|tbl|dup|xtn|rev|splice|compact|insr|ins)"),
+    ("ialu", r"^(add|sub|cmeq|cmgt|cmge|cmhi|cmhs|cmlt|cmle|umin|umax|smin|smax|abs|neg)"),
+    ("logic", r"^(and|orr|eor|bic|bsl|bit|bif|mov|mvn|not|sel|fneg|fabs|movi|orn)"),
 ]
 
-# Issue resources per cycle, per 256-bit op (a 512-bit op on Zen 4 is
-# double-pumped: it takes its pipe for two cycles, counted by `wide`).
+# ------------------------------------------------------------ core models
+# Each model: the vector pipes; for each class, the pipes it may issue on and
+# the pipe cycles one op of each width takes there; the memory ports; the
+# dispatch width (macro-ops per cycle). Sources: AMD's Software Optimization
+# Guides for Zen 3/Zen 4/Zen 5 (as encoded in LLVM's X86ScheduleZnver{3,4,5}
+# models) and, for Zen 5, a throughput probe of single and paired 512-bit
+# instruction streams on an EPYC Zen 5 (docs/compute-bound.md lists what it
+# measured); uops.info and LLVM's IceLake/SkylakeServer models for Intel;
+# Arm's Software Optimization Guides for Cortex-A72, Neoverse N1 and V1.
+FP01, FP23, FP12, FP0123 = ("FP0", "FP1"), ("FP2", "FP3"), ("FP1", "FP2"), ("FP0", "FP1", "FP2", "FP3")
+
+
+def zen_classes(shift, minmax, scalef_slots, cvt_slots=1):
+    return {
+        "fma": (FP01, 1), "fadd": (FP23, 1), "fminmax": (minmax, 1), "fcmp": (FP01, 1), "round": (FP23, 1),
+        "scalef": (FP23, scalef_slots), "fixup": (FP01, 1), "cvt": (FP23, cvt_slots), "shift": (shift, 1),
+        "shuffle": (FP12, 1), "blendv": (FP01, 1), "blend": (FP0123, 1), "ialu": (FP0123, 1),
+        "logic": (FP0123, 1), "kmask": (FP23, 1),
+    }
+
+
 MACHINES = {
-    "zen3": dict(desc="AMD Zen 3: FP0/FP1 FMA+mul, FP2/FP3 add; vector integer on all four; "
-                      "2 loads and 1 store of 256 bits per cycle; 6 macro-ops dispatched per cycle",
-                 fma=2, fadd=2, vec=4, load=2, store=1, width=6, wide512=None),
-    "zen4": dict(desc="AMD Zen 4: as Zen 3; a 512-bit op occupies its 256-bit pipe for 2 cycles "
-                      "(loads and stores likewise)",
-                 fma=2, fadd=2, vec=4, load=2, store=1, width=6, wide512=2),
-    "icelake": dict(desc="Intel Ice Lake server: FP ops on p0/p1 (256-bit) or p0+p1/p5 (512-bit), "
-                         "vector integer on p0/p1/p5 (512-bit: p0/p5); 2 loads, 1 store per cycle; 5 wide",
-                    fma=2, fadd=2, vec=3, load=2, store=1, width=5, wide512=1, vec512=2, shared_fp=True),
-    "cortex-a72": dict(desc="Arm Cortex-A72: 2 128-bit FP/ASIMD pipes (F0, F1) shared by FMA, add and "
-                            "integer ops; 1 load and 1 store per cycle; 3 wide",
-                       fma=2, fadd=2, vec=2, load=1, store=1, width=3, wide512=None, shared_fp=True),
+    "zen3": dict(
+        desc="AMD Zen 3: FMA/mul, FP compare and min/max on FP0/FP1; FP add, convert, round on FP2/FP3; "
+             "shifts and shuffles on FP1/FP2; integer and logic on all four; 2 x 256-bit loads and "
+             "1 x 256-bit store per cycle, 3 memory ops; 6 macro-ops dispatched per cycle",
+        pipes=FP0123, classes=zen_classes(shift=FP12, minmax=FP01, scalef_slots=1),
+        wide={256: 1}, mem_ops=3, loads=3, load_bytes=64, stores=2, store_bytes=32, width=6),
+    "zen4": dict(
+        desc="AMD Zen 4: as Zen 3; a 512-bit op takes its 256-bit pipe for 2 cycles (double-pumped), "
+             "and 512-bit immediate shifts issue on FP0/FP1 (the FMA pipes), like min/max and compares; "
+             "vscalefps on FP2/FP3; loads and stores as Zen 3 (a 512-bit load is two 256-bit ones)",
+        pipes=FP0123, classes=dict(zen_classes(shift=FP12, minmax=FP01, scalef_slots=1),
+                                   shift512=(FP01, 1)),
+        wide={256: 1, 512: 2}, mem_ops=3, loads=3, load_bytes=64, stores=2, store_bytes=32, width=6),
+    "zen5": dict(
+        desc="AMD Zen 5 (EPYC): full-width 512-bit pipes; FMA/mul, compares and fixup on FP0/FP1; FP add, "
+             "min/max, shifts, round and convert on FP2/FP3; vscalefps takes an FP2/FP3 pipe for 2 cycles; "
+             "shuffles on FP1/FP2; integer and logic on all four; 2 x 512-bit loads and 1 x 512-bit "
+             "store per cycle, 4 memory ops; 8 macro-ops dispatched per cycle",
+        pipes=FP0123, classes=dict(zen_classes(shift=FP23, minmax=FP23, scalef_slots=2, cvt_slots=1.5),
+                                   fcmp=(FP0123, 1)),
+        wide={256: 1, 512: 1}, mem_ops=4, loads=4, load_bytes=128, stores=2, store_bytes=64, width=8),
+    "icelake": dict(
+        desc="Intel Ice Lake server (Skylake-X alike): 512-bit FP ops on p0 (p0+p1 fused) and p5, 512-bit "
+             "shifts on p0 only, 512-bit shuffles on p5; 256-bit FP and shifts on p0/p1, integer and logic "
+             "on p0/p1/p5; 2 loads and 1 store (up to 512 bits) per cycle; 5 wide",
+        pipes=("p0", "p1", "p5"),
+        classes={"fma": (("p0", "p1"), 1), "fadd": (("p0", "p1"), 1), "fminmax": (("p0", "p1"), 1),
+                 "fcmp": (("p0", "p1"), 1), "round": (("p0", "p1"), 2), "scalef": (("p0", "p1"), 1),
+                 "fixup": (("p0", "p1"), 1), "cvt": (("p0", "p1", "p5"), 2), "shift": (("p0", "p1"), 1),
+                 "shuffle": (("p5",), 1), "blendv": (("p0", "p1", "p5"), 2), "blend": (("p0", "p1", "p5"), 1),
+                 "ialu": (("p0", "p1", "p5"), 1), "logic": (("p0", "p1", "p5"), 1), "kmask": (("p0",), 1)},
+        classes512={"fma": (("p0", "p5"), 1), "fadd": (("p0", "p5"), 1), "fminmax": (("p0", "p5"), 1),
+                    "fcmp": (("p5",), 1), "round": (("p0", "p5"), 2), "scalef": (("p0", "p5"), 1),
+                    "fixup": (("p0", "p5"), 1), "cvt": (("p0", "p5"), 2), "shift": (("p0",), 1),
+                    "shuffle": (("p5",), 1), "blendv": (("p0", "p5"), 2), "blend": (("p0", "p5"), 1),
+                    "ialu": (("p0", "p5"), 1), "logic": (("p0", "p5"), 1), "kmask": (("p0",), 1)},
+        wide={256: 1, 512: 1}, mem_ops=4, loads=2, load_bytes=128, stores=1, store_bytes=64, width=5),
+    "cortex-a72": dict(
+        desc="Arm Cortex-A72: 2 x 128-bit FP/ASIMD pipes (F0, F1) for FMA, add, min/max, integer and "
+             "logic; shifts on F1, converts on F0; 1 load and 1 store per cycle; 3 wide",
+        pipes=("F0", "F1"),
+        classes={c: (("F0", "F1"), 1) for c in ("fma", "fadd", "fminmax", "fcmp", "round", "shuffle",
+                                                "ialu", "logic", "scalef")} | {
+            "shift": (("F1",), 1), "cvt": (("F0",), 1)},
+        wide={128: 1}, mem_ops=2, loads=1, load_bytes=16, stores=1, store_bytes=16, width=3),
+    "neoverse-n1": dict(
+        desc="Arm Neoverse N1: 2 x 128-bit ASIMD pipes (V0, V1) for FMA, add, min/max, integer and "
+             "logic; shifts on V1, converts and rounding on V0; 2 loads and 1 store per cycle; 4 wide",
+        pipes=("V0", "V1"),
+        classes={c: (("V0", "V1"), 1) for c in ("fma", "fadd", "fminmax", "fcmp", "shuffle", "ialu",
+                                                "logic", "scalef")} | {
+            "shift": (("V1",), 1), "cvt": (("V0",), 1), "round": (("V0",), 1)},
+        wide={128: 1}, mem_ops=2, loads=2, load_bytes=32, stores=1, store_bytes=16, width=4),
+    "neoverse-v1": dict(
+        desc="Arm Neoverse V1: 4 x 128-bit ASIMD pipes (V0-V3) for FMA, add, min/max, integer and logic; "
+             "shifts on V1/V3, converts and rounding on V0/V2; 3 loads and 2 stores per cycle; 8 wide",
+        pipes=("V0", "V1", "V2", "V3"),
+        classes={c: (("V0", "V1", "V2", "V3"), 1) for c in ("fma", "fadd", "fminmax", "fcmp", "shuffle",
+                                                            "ialu", "logic", "scalef")} | {
+            "shift": (("V1", "V3"), 1), "cvt": (("V0", "V2"), 1), "round": (("V0", "V2"), 1)},
+        wide={128: 1}, mem_ops=5, loads=3, load_bytes=48, stores=2, store_bytes=32, width=8),
 }
 
 ALGORITHMS = {
-    # name: passes (each pass a key of PASSES)
+    # name: passes (each pass a key of pass_patterns)
     "three_pass_recompute": ["max", "sum_exp", "map_exp"],
     "three_pass_reload": ["max", "sum_exp_store", "map_scale"],
     "two_pass": ["max", "two_pass_sum", "two_pass_map"],
@@ -72,16 +163,20 @@ ALGORITHMS = {
     "three_pass_reload+log": ["max", "sum_z_store", "map_log_reload"],
     "two_pass+log": ["max", "two_pass_sum", "two_pass_map_log"],
 }
+# The two-pass reduction folds each leaf twice, its max and then its sum
+# while the leaf is in L1: its loops are the max pass's and two_pass_sum.
+
 
 # Demangled-name patterns of each pass (T is the element type). Temperature
 # is folded into the constants of the same loops, so "+temperature" runs the
 # loops of the plain call.
 def pass_patterns(t):
     ns = r"softkern::detail::N_\w+::"
-    fold = r"FoldBlock<{store}, " + ns
+    fold = r"(?:ReduceLeaves|FoldBlock)<{store}, " + ns
     sum_exp = r"SumExpAcc<" + ns + r"ShiftedExp<" + t + r">, {z}>, " + t + r">"
     two_pass_map = r"MapRow<" + t + r", " + ns + r"TwoPassMap<" + t + r">.*#3\}>"
-    two_pass_sum = fold.format(store="false") + r"TwoPassAcc::LeafSum, " + t + r">"
+    two_pass_sum = r"(?:ReduceLeaves<false, " + ns + r"TwoPassAcc, " + t + r">|FoldBlock<false, " + ns + \
+        r"TwoPassAcc::LeafSum, " + t + r">)"
     return {
         "max": fold.format(store="false") + r"MaxAcc, " + t + r">",
         "sum_exp": fold.format(store="false") + sum_exp.format(z="false"),
@@ -97,9 +192,12 @@ def pass_patterns(t):
         "two_pass_map_log": r"MapRow<" + t + r", " + ns + r"TwoPassMap<" + t + r">.*#1\}>",
     }
 
+
 TYPES = {"f32": "float", "bf16": "hwy::bfloat16_t", "f16": "hwy::float16_t"}
 TARGETS = {"avx2": ("N_AVX2", 8, 256), "avx512": ("N_AVX3", 16, 512), "neon": ("N_NEON", 4, 128),
            "sve": ("N_SVE", None, None), "sve2": ("N_SVE2", None, None)}
+MACHINES_FOR = {"avx2": ["zen3", "zen4", "zen5", "icelake"], "avx512": ["zen4", "zen5", "icelake"],
+                "neon": ["cortex-a72", "neoverse-n1", "neoverse-v1"]}
 
 
 def disassemble(binary, objdump):
@@ -129,9 +227,7 @@ def branch_target(mnemonic, operands):
     return int(m.group(1), 16) if m else None
 
 
-def inner_loop(instrs, need=None):
-    """The largest innermost loop without non-temporal stores (and, with
-    `need`, with that mnemonic in it): its instructions."""
+def innermost_loops(instrs):
     loops = []
     for i, (addr, mn, ops) in enumerate(instrs):
         t = branch_target(mn, ops)
@@ -139,96 +235,209 @@ def inner_loop(instrs, need=None):
             start = next((k for k, ins in enumerate(instrs) if ins[0] == t), None)
             if start is not None:
                 loops.append((start, i))
-    innermost = [(s, e) for (s, e) in loops
-                 if not any((s2, e2) != (s, e) and s <= s2 and e2 <= e for (s2, e2) in loops)]
+    return [instrs[s:e + 1] for (s, e) in loops
+            if not any((s2, e2) != (s, e) and s <= s2 and e2 <= e for (s2, e2) in loops)]
+
+
+def is_streaming(body):
+    return any("movnt" in mn or mn.startswith("stnp") for _, mn, _ in body)
+
+
+def is_prefetching(body):
+    return any(mn.startswith("prefetch") or mn.startswith("prf") for _, mn, _ in body)
+
+
+def inner_loop(instrs, need=None):
+    """The largest innermost loop without non-temporal stores (and, with
+    `need`, with that mnemonic in it), preferring loops without prefetches
+    (the in-cache loop where a pass has both): its instructions."""
     best = None
-    for s, e in innermost:
-        body = instrs[s:e + 1]
-        if any("movnt" in mn or mn.startswith("stnp") for _, mn, _ in body):
+    for body in innermost_loops(instrs):
+        if is_streaming(body):
             continue
         if need is not None and not any(mn == need for _, mn, _ in body):
             continue
-        if best is None or len(body) > len(best):
-            best = body
+        prefetches = sum(mn.startswith(("prefetch", "prf")) for _, mn, _ in body)
+        key = (len(body) - prefetches, not is_prefetching(body))
+        if best is None or key > best[0]:
+            best = (key, body)
+    return best[1] if best else None
+
+
+def split_operands(ops):
+    """AT&T operands split at top-level commas, masks ({%k1}, {z}) removed."""
+    ops = re.sub(r"\{[^}]*\}", "", ops).split("#")[0].strip()
+    parts, depth, cur = [], 0, ""
+    for ch in ops:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def x86_width(ops):
+    if "zmm" in ops:
+        return 512
+    if "ymm" in ops:
+        return 256
+    return 128
+
+
+# An op: (class, width, loads, stores, prefetches, macro_ops)
+Op = collections.namedtuple("Op", "cls width load store prefetch")
+
+
+def classify_x86(mn, ops):
+    parts = split_operands(ops)
+    width = x86_width(ops)
+    masked = "{%k" in ops
+    mem_dest = bool(parts) and "(" in parts[-1]
+    mem_src = any("(" in p for p in parts[:-1])
+    if mn.startswith("prefetch"):
+        return [Op("prefetch", 0, 0, 0, 1)]
+    if not mn.startswith(("v", "k")):
+        return [Op("scalar", 0, 0, 0, 0)]
+    if mem_dest:
+        # A store; vextract/vcvtps2ph/vpmov* to memory also convert or shuffle.
+        extra = []
+        if mn.startswith("vcvt"):
+            extra = [Op("cvt", width, 0, 0, 0)]
+        elif re.match(r"^(vextract|vpmov)", mn):
+            extra = [Op("shuffle", width, 0, 0, 0)]
+        store_width = 256 if (mn.startswith("vcvtps2ph") or mn.startswith("vextract")) and width == 512 else width
+        if mn.startswith("vcvtps2ph") and width == 256:
+            store_width = 128
+        return extra + [Op("store", store_width, 0, 1, 0)]
+    if re.match(r"^(vmovu|vmova|vmovdq|vmovs|vmovaps|vmovups)", mn):
+        if mem_src:
+            return [Op("load", width, 1, 0, 0)]
+        if masked:
+            return [Op("blend", width, 0, 0, 0)]
+        return [Op("move", width, 0, 0, 0)]
+    if re.match(r"^(vbroadcastss|vpbroadcastd)", mn) and mem_src:
+        return [Op("load", width, 1, 0, 0)]
+    table = X86_CLASSES
+    cls = next((c for c, pat in table if re.match(pat, mn)), "ialu")
+    # A loaded operand of a widening op is half its destination's width.
+    load_width = width // 2 if re.match(r"^(vcvtph2ps|vpmovzx|vpmovsx)", mn) else width
+    out = [Op(cls, width, 0, 0, 0)]
+    if mem_src:
+        out.append(Op("load", load_width, 1, 0, 0))
+    return out
+
+
+def arm_vector_regs(ops):
+    return re.findall(r"\b([vqz])(\d+)(?:\.(\d*)([bhsd]))?", ops)
+
+
+def classify_arm(mn, ops):
+    if mn.startswith("prf"):
+        return [Op("prefetch", 0, 0, 0, 1)]
+    vec = re.search(r"\b[vqz]\d+", ops) is not None
+    if mn.startswith("ld") and vec:
+        regs = len(re.findall(r"\b[vqz]\d+", ops.split("[")[0]))
+        return [Op("load", 128, 1, 0, 0) for _ in range(max(regs, 1))]
+    if mn.startswith("st") and vec:
+        regs = len(re.findall(r"\b[vqz]\d+", ops.split("[")[0]))
+        return [Op("store", 128, 0, 1, 0) for _ in range(max(regs, 1))]
+    if mn.startswith(("ld", "st")):
+        return [Op("scalar", 0, 0, 0, 0)]
+    if not vec:
+        return [Op("scalar", 0, 0, 0, 0)]
+    cls = next((c for c, pat in ARM_CLASSES if re.match(pat, mn)), "logic")
+    return [Op(cls, 128, 0, 0, 0)]
+
+
+def loop_ops(body, arch):
+    ops = []
+    fused = 0
+    prev = None
+    for _, mn, operands in body:
+        ops.extend(classify_arm(mn, operands) if arch == "arm" else classify_x86(mn, operands))
+        # A compare (or add/sub) followed by a conditional branch dispatches as one macro-op.
+        if arch == "x86" and prev in ("cmp", "test", "add", "sub", "dec", "inc") and \
+                mn.startswith("j") and mn != "jmp":
+            fused += 1
+        prev = re.sub(r"[lqwb]$", "", mn) if mn.startswith(("cmp", "test", "add", "sub", "dec", "inc")) else mn
+    return ops, len(body) - fused
+
+
+def class_counts(ops):
+    c = collections.Counter()
+    for op in ops:
+        c[op.cls] += 1
+    return c
+
+
+def pipe_demand(ops, machine, wide_bits):
+    """{pipe set: pipe cycles} for the vector ops of one loop on `machine`."""
+    m = MACHINES[machine]
+    demand = collections.defaultdict(float)
+    for op in ops:
+        if op.cls in ("load", "store", "prefetch", "scalar", "move"):
+            continue
+        classes = m.get("classes512") if op.width == 512 and "classes512" in m else m["classes"]
+        key = op.cls
+        if op.cls == "shift" and op.width == 512 and "shift512" in classes:
+            key = "shift512"
+        pipes, slots = classes[key]
+        width = op.width if op.width in m["wide"] else max(m["wide"])
+        demand[pipes] += slots * m["wide"].get(width, 1)
+    return demand
+
+
+def pipe_bound(demand, machine):
+    """The least time in which the pipes can issue `demand` (ops that may go
+    on several pipes are spread over them as evenly as they can be): the
+    largest, over every set S of pipes, of the work that can only run on S,
+    divided by |S|. Returns (cycles, the binding set)."""
+    pipes = MACHINES[machine]["pipes"]
+    best = (0.0, ())
+    for r in range(1, len(pipes) + 1):
+        for subset in itertools.combinations(pipes, r):
+            work = sum(w for ps, w in demand.items() if set(ps) <= set(subset))
+            if work / r > best[0] + 1e-9:
+                best = (work / r, subset)
     return best
 
 
-def classify(body, arch):
-    """Counts of one loop body per port class (a folded load counts twice:
-    on the load port and in its operation's class)."""
-    table = ARM_CLASSES if arch == "arm" else X86_CLASSES
-    counts = collections.Counter()
-    for _, mn, ops in body:
-        if arch == "x86":
-            last = ops.split(",")[-1] if ops else ""
-            mem = "(" in ops
-            if mn.startswith("prefetch"):
-                cls = "prefetch"
-            elif mn.startswith("v") and "(" in last:
-                cls = "store"
-            elif mn.startswith("v") and mem and re.match(r"^(vmovu|vmova|vmovdq|vbroadcast|vpbroadcast|vmovs)", mn):
-                cls = "load"
-            elif re.match(r"^(vmovaps|vmovups|vmovdqa|vmovdqu)", mn) and not mem:
-                cls = "move"  # register copy: eliminated at rename, takes an issue slot only
-            else:
-                cls = "scalar"
-                if mn.startswith(("v", "k")):
-                    cls = next((c for c, pat in table if c not in ("store", "prefetch") and re.match(pat, mn)),
-                               "valu")
-                if mem and mn.startswith("v"):
-                    counts["load"] += 1
-        else:
-            if mn.startswith("prf"):
-                cls = "prefetch"
-            elif mn.startswith("ld"):
-                cls = "load"
-            elif mn.startswith("st"):
-                cls = "store"
-            elif re.search(r"\b[vqz]\d+", ops):
-                cls = next((c for c, pat in table if re.match(pat, mn)), "valu")
-            else:
-                cls = "scalar"
-        counts[cls] += 1
-    counts["total"] = len(body)
-    return counts
-
-
-def cycles_per_vector(c, machine, wide):
-    """Lower bound on cycles per vector for one loop's counts (per vector)."""
+def cycles_per_vector(ops, macro_ops, machine, bits, vectors):
+    """Lower bound on cycles per vector of one loop on `machine`, and the
+    binding resource."""
     m = MACHINES[machine]
-    w = 1
-    vec = m["vec"]
-    if wide == 512:
-        if m.get("wide512") is None:
-            return None
-        w = m["wide512"]
-        vec = m.get("vec512", vec)
-    fp = c["fma"] + c["fadd"]
+    if bits not in m["wide"]:
+        return None
+    demand = pipe_demand(ops, machine, bits)
+    pipe_cycles, pipe_set = pipe_bound(demand, machine)
+    loads = [op for op in ops if op.load]
+    stores = [op for op in ops if op.store]
+    prefetches = sum(op.prefetch for op in ops)
     limits = {
-        "fma": c["fma"] * w / m["fma"],
-        "fadd": c["fadd"] * w / m["fadd"],
-        "vector": (fp + c["valu"]) * w / vec,
-        "load": c["load"] * w / m["load"],
-        "store": c["store"] * w / m["store"],
-        "issue": c["total"] / m["width"],
+        "pipes " + "/".join(pipe_set): pipe_cycles,
+        "load ports": max(len(loads) / m["loads"], sum(op.width for op in loads) / 8 / m["load_bytes"]),
+        "store ports": max(len(stores) / m["stores"], sum(op.width for op in stores) / 8 / m["store_bytes"]),
+        "memory ops": (len(loads) + len(stores) + prefetches) / m["mem_ops"],
+        "dispatch": macro_ops / m["width"],
     }
-    if m.get("shared_fp"):  # FMA, add and mul share the same two pipes
-        limits["fp"] = fp * w / 2
     port = max(limits, key=limits.get)
-    return limits[port], port
+    return limits[port] / vectors, port, {k: v / vectors for k, v in demand.items()}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default="build/bench/softkern_bench")
-    ap.add_argument("--objdump", default="objdump")
-    ap.add_argument("--bench", help="softkern_bench JSON output to read measured times from")
-    ap.add_argument("--loops", action="store_true", help="print each counted loop")
-    args = ap.parse_args()
-    arch = "arm" if "aarch64" in args.objdump else "x86"
-    functions = disassemble(args.binary, args.objdump)
+def pipe_summary(demand):
+    return " ".join(f"{'/'.join(ps)} {w:.2f}" for ps, w in sorted(demand.items()))
 
-    per_pass = {}  # (target, type, pass) -> counts per vector
+
+def find_passes(functions, arch, loops_out):
+    """{(target, type, pass): (ops, macro_ops, vectors)} for every pass found."""
+    per_pass = {}
     for target, (ns, lanes, bits) in TARGETS.items():
         for tname, ctype in TYPES.items():
             for pname, pat in pass_patterns(re.escape(ctype).replace("\\ ", " ")).items():
@@ -248,53 +457,102 @@ def main():
                         body = inner_loop(functions[names[0]])
                     if body is None:
                         continue
-                    c = classify(body, arch)
-                    vectors = 4
-                    per = collections.defaultdict(float, {k: v / vectors for k, v in c.items()})
-                    per_pass[(target, vname, pname)] = per
-                    if args.loops:
+                    ops, macro = loop_ops(body, arch)
+                    per_pass[(target, vname, pname)] = (ops, macro, 4)
+                    if loops_out:
                         print(f"--- {target} {vname} {pname}: {names[0][:140]}")
-                        for addr, mn, ops in body:
-                            print(f"    {addr:x}: {mn} {ops}")
+                        for addr, mn, o in body:
+                            print(f"    {addr:x}: {mn} {o}")
+    return per_pass
 
-    machines_for = {"avx2": ["zen3", "zen4", "icelake"], "avx512": ["zen4", "icelake"],
-                    "neon": ["cortex-a72"]}
-    print("Instructions per vector of each pass's inner loop (fma/fadd/valu/load/store/other):")
-    for (target, tname, pname), c in sorted(per_pass.items()):
-        other = c["total"] - c["fma"] - c["fadd"] - c["valu"] - c["store"] - c.get("load", 0) * 0
-        print(f"  {target:7s} {tname:4s} {pname:17s} {c['total']:5.2f}  "
-              f"fma {c['fma']:.2f} fadd {c['fadd']:.2f} valu {c['valu']:.2f} load {c['load']:.2f} "
-              f"store {c['store']:.2f} move {c['move']:.2f} other {c['scalar'] + c['prefetch']:.2f}")
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="build/bench/softkern_bench")
+    ap.add_argument("--objdump", default="objdump")
+    ap.add_argument("--bench", help="softkern_bench JSON output to read measured times from")
+    ap.add_argument("--machine", help="model to read --bench against (default: this CPU's, else zen5)")
+    ap.add_argument("--loops", action="store_true", help="print each counted loop")
+    ap.add_argument("--pipes", action="store_true", help="print each pass's pipe cycles per vector per model")
+    args = ap.parse_args()
+    arch = "arm" if "aarch64" in args.objdump else "x86"
+    functions = disassemble(args.binary, args.objdump)
+    per_pass = find_passes(functions, arch, args.loops)
+
+    print("Instructions per vector of each pass's inner loop, by class:")
+    for (target, tname, pname), (ops, macro, vectors) in sorted(per_pass.items()):
+        c = class_counts(ops)  # a load folded into an operation counts in both classes
+        instr = macro / vectors
+        fields = " ".join(f"{k} {c[k] / vectors:.2f}" for k in
+                          ("fma", "fadd", "fminmax", "fcmp", "round", "scalef", "fixup", "cvt", "shift",
+                           "shuffle", "blendv", "blend", "ialu", "logic", "kmask", "load", "store", "prefetch",
+                           "move", "scalar") if c[k])
+        print(f"  {target:7s} {tname:5s} {pname:17s} {instr:5.2f} macro-ops  {fields}")
+
+    print("\nPer pass and model: cycles per vector (binding resource)" +
+          ("; pipe cycles per vector per pipe set" if args.pipes else "") + ":")
+    per_pass_bound = {}
+    for (target, tname, pname), (ops, macro, vectors) in sorted(per_pass.items()):
+        bits = TARGETS[target][2]
+        for machine in MACHINES_FOR.get(target, []):
+            r = cycles_per_vector(ops, macro, machine, bits, vectors)
+            if r is None:
+                continue
+            per_pass_bound[(target, tname, pname, machine)] = r[0]
+            if args.pipes:
+                print(f"  {target:7s} {tname:5s} {pname:17s} {machine:11s} {r[0]:6.2f} ({r[1]})  {pipe_summary(r[2])}")
+    if not args.pipes:
+        print("  (--pipes prints them)")
 
     bounds = {}  # (target, type, algorithm, machine) -> cycles per element
-    print("\nBound per algorithm (cycles per element; binding resource of each pass):")
+    print("\nBound per algorithm (cycles per element; each pass's cycles per vector and binding resource):")
     for target, (ns, lanes, bits) in TARGETS.items():
-        if target not in machines_for:
-            continue
         for tname in list(TYPES) + ["bf16i"]:
             for alg, passes in ALGORITHMS.items():
                 if not all((target, tname, p) in per_pass for p in passes):
                     continue
-                for machine in machines_for[target]:
+                for machine in MACHINES_FOR.get(target, []):
                     total = 0.0
                     why = []
                     for p in passes:
-                        r = cycles_per_vector(per_pass[(target, tname, p)], machine, bits)
-                        if r is None:
-                            break
+                        ops, macro, vectors = per_pass[(target, tname, p)]
+                        r = cycles_per_vector(ops, macro, machine, bits, vectors)
                         total += r[0]
                         why.append(f"{p}:{r[0]:.2f}({r[1]})")
-                    else:
-                        bounds[(target, tname, alg, machine)] = total / lanes
-                        instr = sum(per_pass[(target, tname, p)]["total"] for p in passes)
-                        print(f"  {target:7s} {tname:4s} {alg:22s} {machine:10s} {total / lanes:6.3f} c/elem "
-                              f"({instr:.1f} instr/vector) " + " ".join(why))
+                    bounds[(target, tname, alg, machine)] = total / lanes
+                    instr = sum(per_pass[(target, tname, p)][1] / 4 for p in passes)
+                    print(f"  {target:7s} {tname:5s} {alg:22s} {machine:11s} {total / lanes:6.3f} c/elem "
+                          f"({instr:.1f} macro-ops/vector) " + " ".join(why))
 
     if args.bench:
-        report_measured(args.bench, bounds)
+        report_measured(args.bench, bounds, per_pass_bound, args.machine or this_machine())
 
 
-def report_measured(path, bounds):
+def this_machine():
+    """The model of the CPU this runs on, from /proc/cpuinfo (zen5 if unknown)."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return "zen5"
+    vendor = re.search(r"vendor_id\s*:\s*(\S+)", info)
+    family = re.search(r"cpu family\s*:\s*(\d+)", info)
+    model = re.search(r"model\s*:\s*(\d+)", info)
+    if vendor and vendor.group(1) == "AuthenticAMD" and family:
+        f, mo = int(family.group(1)), int(model.group(1)) if model else 0
+        if f == 26:
+            return "zen5"
+        if f == 25:
+            return "zen4" if (0x10 <= mo <= 0x1f or 0x60 <= mo <= 0x7f or 0xa0 <= mo <= 0xaf) else "zen3"
+    if vendor and vendor.group(1) == "GenuineIntel":
+        return "icelake"
+    return "zen5"
+
+
+def median_ns(b):
+    return b["cpu_time"] * {"us": 1e3, "ms": 1e6, "ns": 1.0, "s": 1e9}[b["time_unit"]]
+
+
+def report_measured(path, bounds, per_pass_bound, machine):
     data = json.load(open(path))
     ghz = None
     rows = {}
@@ -304,26 +562,33 @@ def report_measured(path, bounds):
         name = b.get("run_name", b["name"]).replace("/real_time", "")
         if name.startswith("cpu_clock"):
             # 2^22 dependent adds per iteration (softmax_bench.cpp: BenchCpuClock).
-            ghz = (1 << 22) / (b["cpu_time"] * {"us": 1e3, "ms": 1e6, "ns": 1.0}[b["time_unit"]])
+            ghz = (1 << 22) / median_ns(b)
         rows[name] = b
     if ghz is None:
         sys.exit("no cpu_clock benchmark in " + path)
     print(f"\nMeasured (medians of CPU time, which leaves out the time other processes hold the core) "
-          f"against the Zen 4 bound, clock {ghz:.2f} GHz (cpu_clock: a chain of dependent adds):")
-    print(f"  {'kernel':46s} {'ns/elem':>8s} {'bound':>8s} {'bound/t':>8s}")
+          f"against the {machine} bound, clock {ghz:.2f} GHz (cpu_clock: a chain of dependent adds):")
+    print(f"  {'kernel':52s} {'ns/elem':>8s} {'bound':>8s} {'bound/t':>8s}")
+    lanes = {t: TARGETS[t][1] for t in TARGETS}
     for name, b in rows.items():
         m = re.match(r"softmax/(avx2|avx512)/([a-z_]+(?:\+[a-z]+)?)/(\d+)$", name)
-        if not m:
+        pm = re.match(r"softmax_pass/(avx2|avx512)/([a-z_]+)/(\d+)$", name)
+        if m:
+            target, alg, n = m.group(1), m.group(2), int(m.group(3))
+            key = (target, "f32", alg, machine)
+            if n > (1 << 20) or key not in bounds:
+                continue
+            bound_ns = bounds[key] / ghz
+        elif pm:
+            target, pname, n = pm.group(1), pm.group(2), int(pm.group(3))
+            key = (target, "f32", pname, machine)
+            if n > (1 << 20) or key not in per_pass_bound:
+                continue
+            bound_ns = per_pass_bound[key] / lanes[target] / ghz
+        else:
             continue
-        target, alg, n = m.group(1), m.group(2), int(m.group(3))
-        if n > (1 << 20):
-            continue
-        key = (target, "f32", alg, "zen4")
-        if key not in bounds:
-            continue
-        ns = b["cpu_time"] * {"us": 1e3, "ms": 1e6, "ns": 1.0}[b["time_unit"]] / n
-        bound_ns = bounds[key] / ghz
-        print(f"  {name:46s} {ns:8.3f} {bound_ns:8.3f} {bound_ns / ns:8.2f}")
+        ns = median_ns(b) / n
+        print(f"  {name:52s} {ns:8.3f} {bound_ns:8.3f} {bound_ns / ns:8.2f}")
 
 
 if __name__ == "__main__":
