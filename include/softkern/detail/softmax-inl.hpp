@@ -129,12 +129,14 @@ constexpr float kTwoPassLowestLeafExponent = -2097152.0f;  // -2^21
 // (which would cost a max and a rescale of the accumulator per vector): each
 // lane takes the largest exponent of its elements in the leaf, E = n(max x),
 // from a max pass over the leaf, which is in L1 by then; every term p * 2^n
-// then enters as p * 2^{n - E + 24} in one FMA: the bias of t is 127 + 24 - E,
-// so the low bits of t are the biased exponent n - E + 151 <= 151, raised to
-// at least 0, which gives 2^{...} = +0 for the terms below 2^{E - 151}
-// (far under the sum's rounding error: the lane's largest term alone is >=
-// 0.7 * 2^24; a NaN p still makes the sum NaN). The mantissas carry the 2^24
-// scale until the lanes are merged in double.
+// then enters as p * 2^{n - E + 24}. On the shift path that is one FMA: the
+// bias of t is 127 + 24 - E, so the low bits of t are the biased exponent
+// n - E + 151 <= 151, raised to at least 0, which gives 2^{...} = +0 for the
+// terms below 2^{E - 151} (far under the sum's rounding error: the lane's
+// largest term alone is >= 0.7 * 2^24; a NaN p still makes the sum NaN).
+// With vscalefps it is p scaled by n - E + 24 = t - (1.5 2^23 + E - 24) and
+// an add. The mantissas carry the 2^24 scale until the lanes are merged in
+// double.
 struct TwoPassAcc {
   ExpVectors k;
   struct State {
@@ -144,14 +146,19 @@ struct TwoPassAcc {
   // acc += p * 2^{n - E + 24} for the elements of one leaf, E fixed per lane.
   struct LeafSum {
     const ExpVectors* k;
-    StoredVF magic;  // 1.5 2^23 + 127 + 24 - E
+    StoredVF magic;           // 1.5 2^23 + 127 + 24 - E; with vscalefps 1.5 2^23
+    StoredVF exponent_magic;  // with vscalefps: 1.5 2^23 + E - 24
     using State = VF;
     HWY_INLINE State Init(DF d) const { return hn::Zero(d); }
     template <bool kStore>
     HWY_INLINE VF Add(DF d, State& s, VF x) const {
-      VF t;
-      const VF p = FoldedExp<5, true>(d, x, magic.Get(d), *k, &t);
-      s = hn::MulAdd(p, Pow2FromLowBits(d, hn::Max(t, hn::Set(d, kRoundMagic))), s);
+      VF t, n;
+      const VF p = FoldedExpParts<5, true>(d, x, magic.Get(d), *k, &t, &n);
+      if (kScaleByInstruction) {
+        s = hn::Add(s, MulByPow2(d, p, hn::Sub(t, exponent_magic.Get(d))));
+      } else {
+        s = hn::MulAdd(p, Pow2FromLowBits(d, hn::Max(t, hn::Set(d, kRoundMagic))), s);
+      }
       return x;
     }
     HWY_INLINE State Merge(DF d, State a, State b) const {
@@ -175,7 +182,10 @@ struct TwoPassAcc {
     const VF magic = hn::Set(d, kRoundMagic);
     VF exponent = hn::Sub(hn::MulAdd(max, k.log2e_t.Get(d), magic), magic);
     exponent = MaxKeepNaN(d, exponent, kTwoPassLowestLeafExponent);
-    const LeafSum leaf_sum{&k, StoredVF(d, hn::Sub(hn::Set(d, kRoundMagic + 127.0f + 24.0f), exponent))};
+    const LeafSum leaf_sum{
+        &k,
+        StoredVF(d, kScaleByInstruction ? magic : hn::Sub(hn::Set(d, kRoundMagic + 127.0f + 24.0f), exponent)),
+        StoredVF(d, hn::Add(hn::Set(d, kRoundMagic - 24.0f), exponent))};
     return State{StoredVF(d, FoldBlock<false>(d, leaf_sum, x, static_cast<T*>(nullptr), n)), StoredVF(d, exponent)};
   }
 };
@@ -293,8 +303,10 @@ HWY_INLINE RowStats TwoPassStats(DF d, const T* x, std::size_t n, const RowParam
   return stats;
 }
 
-// y = p 2^{n - E} / M, with 1/M folded into p and 2^{n - E + 24} built from
-// t's low bits (raised to 0, i.e. y = +0, below 2^-151); log: x/T - log(M 2^E).
+// y = p 2^{n - E} / M, with 1/M folded into p and, on the shift path,
+// 2^{n - E + 24} built from t's low bits (raised to 0, i.e. y = +0, below
+// 2^-151) and 2^-24 in p; with vscalefps p scaled by n - E = t - (1.5 2^23 +
+// E), rounded once. log: x/T - log(M 2^E).
 template <class T>
 HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParams& params,
                            const RowStats& totals) {
@@ -310,11 +322,15 @@ HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParam
     return MapRow(d, x, y, n, params.stream,
                   [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return ScaledMinus<true>(d, v, params, l_hi, l_lo); });
   }
-  const ExpVectors k(d, MakeExpFold(params, kTwoPassClamp, OutputDegree<T>(), 0x1p-24 / totals.sum));
-  const VF magic = hn::Set(d, static_cast<float>(kRoundMagic + 127.0 + 24.0 - totals.exponent));
+  const double inv_scale = kScaleByInstruction ? 1.0 : 0x1p-24;
+  const ExpVectors k(d, MakeExpFold(params, kTwoPassClamp, OutputDegree<T>(), inv_scale / totals.sum));
+  const VF magic = hn::Set(d, kScaleByInstruction ? kRoundMagic
+                                                  : static_cast<float>(kRoundMagic + 127.0 + 24.0 - totals.exponent));
+  const VF exponent_magic = hn::Set(d, static_cast<float>(kRoundMagic + totals.exponent));
   MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
-    VF t;
-    const VF p = FoldedExp<OutputDegree<T>(), true>(d, v, magic, k, &t);
+    VF t, n_v;
+    const VF p = FoldedExpParts<OutputDegree<T>(), true>(d, v, magic, k, &t, &n_v);
+    if (kScaleByInstruction) return MulByPow2(d, p, hn::Sub(t, exponent_magic));
     return hn::Mul(p, Pow2FromLowBits(d, hn::Max(t, hn::Set(d, kRoundMagic))));
   });
 }
@@ -473,8 +489,8 @@ void ChunkMap(const void* x, void* y, std::size_t n, const RowParams& params, co
 // 2-ulp sweep (test_exp.cpp). For z <= 0 it is the folded exponential of the
 // softmax passes at T = 1 with two reduction constants (FoldedExp: the clamp,
 // the rounding against a magic bias, the FMA reduction, the degree-5
-// polynomial, 2^{n + 24} from t's low bits and the final scaling by 2^-24,
-// rounded once, denormals included), so that the sweep checks that code to
+// polynomial, p 2^{n + 24} from t's low bits with 2^-24 in p, or p 2^n by
+// vscalefps, rounded once, denormals included), so that the sweep checks that code to
 // 2 ulp; the passes that subtract a maximum drop the second constant, whose
 // error is in proportion to |z| (softmax_exp-inl.hpp) and is checked by the
 // softmax accuracy tests instead. For z > 0 (which no softmax pass feeds its
@@ -483,11 +499,11 @@ void ChunkMap(const void* x, void* y, std::size_t n, const RowParams& params, co
 HWY_NOINLINE void ExpArray(const float* x, float* y, std::size_t n) {
   const DF d;
   RowParams unit;
-  const ExpVectors k(d, MakeExpFold(unit, -104.0, 5, 0x1p-24));
+  const ExpVectors k(d, MakeExpFold(unit, -104.0, 5, 0x1p-24 * CoefficientFactor(24)));
   MapRow(d, x, y, n, /*stream=*/false, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
-    VF t;
-    const VF p = FoldedExp<5, true>(d, v, hn::Set(d, kRoundMagic + 127.0f + 24.0f), k, &t);
-    const VF folded = hn::Mul(p, Pow2FromLowBits(d, t));
+    VF t, n_v;
+    const VF p = FoldedExpParts<5, true>(d, v, hn::Set(d, RoundingMagic(24)), k, &t, &n_v);
+    const VF folded = ScaledTerm(d, p, t, n_v);
     return hn::IfThenElse(hn::Gt(v, hn::Zero(d)), Exp(d, ClampKeepNaN(d, v, -kInf, kExpMaxInput)), folded);
   });
 }
