@@ -251,17 +251,19 @@ def inner_loop(instrs, need=None):
     """The largest innermost loop without non-temporal stores (and, with
     `need`, with that mnemonic in it), preferring loops without prefetches
     (the in-cache loop where a pass has both): its instructions."""
-    best = None
-    for body in innermost_loops(instrs):
-        if is_streaming(body):
-            continue
-        if need is not None and not any(mn == need for _, mn, _ in body):
-            continue
-        prefetches = sum(mn.startswith(("prefetch", "prf")) for _, mn, _ in body)
-        key = (len(body) - prefetches, not is_prefetching(body))
-        if best is None or key > best[0]:
-            best = (key, body)
-    return best[1] if best else None
+    loops = [b for b in innermost_loops(instrs)
+             if not is_streaming(b) and (need is None or any(mn == need for _, mn, _ in b))]
+    # The four-vector loops (four or more vector loads), the one without
+    # prefetches first.
+    unrolled = [b for b in loops if sum(op.load for op in loop_ops(b, arch_of(b))[0]) >= 4]
+    if not unrolled:
+        return None
+    return max(unrolled, key=lambda b: (not is_prefetching(b), len(b)))
+
+
+def arch_of(body):
+    return "x86" if any(mn.startswith("v") for _, mn, _ in body) or \
+        any("%" in ops for _, _, ops in body) else "arm"
 
 
 def split_operands(ops):
@@ -581,14 +583,22 @@ def report_measured(path, bounds, per_pass_bound, machine):
             bound_ns = bounds[key] / ghz
         elif pm:
             target, pname, n = pm.group(1), pm.group(2), int(pm.group(3))
-            key = (target, "f32", pname, machine)
-            if n > (1 << 20) or key not in per_pass_bound:
+            # The two-pass reduction runs the max loop and its own loop on each leaf.
+            loops = ["max", pname] if pname == "two_pass_sum" else [pname]
+            keys = [(target, "f32", p, machine) for p in loops]
+            if n > (1 << 20) or not all(k in per_pass_bound for k in keys):
                 continue
-            bound_ns = per_pass_bound[key] / lanes[target] / ghz
+            bound_ns = sum(per_pass_bound[k] for k in keys) / lanes[target] / ghz
         else:
             continue
         ns = median_ns(b) / n
         print(f"  {name:52s} {ns:8.3f} {bound_ns:8.3f} {bound_ns / ns:8.2f}")
+    calls = [(name, b) for name, b in rows.items() if name.startswith("softmax_call/")]
+    if calls:
+        print("\nPer call (softmax_call rows: the whole call on a row in L1):")
+        for name, b in calls:
+            ns = median_ns(b)
+            print(f"  {name:52s} {ns:9.1f} ns  {ns * ghz:8.0f} cycles")
 
 
 if __name__ == "__main__":

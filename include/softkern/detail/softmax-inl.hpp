@@ -63,6 +63,10 @@ struct MaxAcc {
     (void)y;
     return FoldBlock<false>(d, *this, x, y, n);
   }
+  template <bool kStore, bool kPrefetch, class T>
+  HWY_INLINE State FoldLeafOf(DF d, const T* x, T* y, std::size_t n) const {
+    return FoldLeaf<kStore, kPrefetch>(d, *this, x, y, n);
+  }
 };
 
 // e^{(x - shift)/T} through the general exponential: the three-pass passes
@@ -104,6 +108,10 @@ struct SumExpAcc {
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
     return y != nullptr ? FoldBlock<true>(d, *this, x, y, n) : FoldBlock<false>(d, *this, x, y, n);
+  }
+  template <bool kStore, bool kPrefetch, class T>
+  HWY_INLINE State FoldLeafOf(DF d, const T* x, T* y, std::size_t n) const {
+    return FoldLeaf<kStore, kPrefetch>(d, *this, x, y, n);
   }
 };
 
@@ -175,10 +183,17 @@ struct TwoPassAcc {
   }
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
+    return FoldLeafOf<false, true>(d, x, y, n);
+  }
+  // The leaf's max pass (prefetching if asked), then its sum pass over the
+  // same elements, in L1 by then.
+  template <bool kStore, bool kPrefetch, class T>
+  HWY_INLINE State FoldLeafOf(DF d, const T* x, T* y, std::size_t n) const {
     (void)y;
     // A NaN may vanish from the max (x86 maxps): it still reaches the sum,
     // through its own p.
-    const VF max = MaxKeepNaN(d, FoldBlock<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n), k.clamp.Get(d));
+    const VF max =
+        MaxKeepNaN(d, FoldLeaf<false, kPrefetch>(d, MaxAcc(), x, static_cast<T*>(nullptr), n), k.clamp.Get(d));
     const VF magic = hn::Set(d, kRoundMagic);
     VF exponent = hn::Sub(hn::MulAdd(max, k.log2e_t.Get(d), magic), magic);
     exponent = MaxKeepNaN(d, exponent, kTwoPassLowestLeafExponent);
@@ -186,7 +201,8 @@ struct TwoPassAcc {
         &k,
         StoredVF(d, kScaleByInstruction ? magic : hn::Sub(hn::Set(d, kRoundMagic + 127.0f + 24.0f), exponent)),
         StoredVF(d, hn::Add(hn::Set(d, kRoundMagic - 24.0f), exponent))};
-    return State{StoredVF(d, FoldBlock<false>(d, leaf_sum, x, static_cast<T*>(nullptr), n)), StoredVF(d, exponent)};
+    return State{StoredVF(d, FoldLeaf<false, false>(d, leaf_sum, x, static_cast<T*>(nullptr), n)),
+                 StoredVF(d, exponent)};
   }
 };
 
@@ -241,13 +257,19 @@ struct OnlineAcc {
   }
   template <class T>
   HWY_INLINE State Leaf(DF d, const T* x, T* y, std::size_t n) const {
+    return FoldLeafOf<false, true>(d, x, y, n);
+  }
+  // The leaf's max pass (prefetching if asked), then its sum pass over the
+  // same elements, in L1 by then.
+  template <bool kStore, bool kPrefetch, class T>
+  HWY_INLINE State FoldLeafOf(DF d, const T* x, T* y, std::size_t n) const {
     (void)y;
-    const VF max = FoldBlock<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n);
+    const VF max = FoldLeaf<false, kPrefetch>(d, MaxAcc(), x, static_cast<T*>(nullptr), n);
     // A lane that saw only -inf keeps max = -inf and sums against 0 instead,
     // so that -inf - (-inf) never happens.
     const VF shift = hn::IfThenZeroElse(hn::Eq(max, hn::Set(d, -kInf)), max);
     const SumExpAcc<ShiftedExp<T>, false> sum_acc{ShiftedExp<T>(d, shift, k), inv_temperature};
-    return State{StoredVF(d, max), StoredVF(d, FoldBlock<false>(d, sum_acc, x, static_cast<T*>(nullptr), n))};
+    return State{StoredVF(d, max), StoredVF(d, FoldLeaf<false, false>(d, sum_acc, x, static_cast<T*>(nullptr), n))};
   }
 };
 
@@ -255,12 +277,17 @@ struct OnlineAcc {
 
 HWY_INLINE float HorizontalMax(DF d, VF v) { return hn::GetLane(hn::MaxOfLanes(d, v)); }
 
-HWY_INLINE double HorizontalSum(DF d, VF v) {
-  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
-  hn::Store(v, d, lanes);
-  double sum = 0.0;
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) sum += lanes[i];
-  return sum;
+HWY_INLINE double HorizontalSum(DF d, VF v) { return SumOfLanesInDouble(d, v); }
+
+// values[0] + ... + values[count - 1] as a tree of independent adds.
+inline double PairwiseSum(double* values, std::size_t count) {
+  if (count == 0) return 0.0;
+  while (count > 1) {
+    const std::size_t half = count / 2;
+    for (std::size_t i = 0; i < half; ++i) values[i] += values[count - half + i];
+    count -= half;
+  }
+  return values[0];
 }
 
 // Stats that send the row to the three-pass path (RunRow: a NaN fails
@@ -286,20 +313,29 @@ template <class T>
 HWY_INLINE RowStats TwoPassStats(DF d, const T* x, std::size_t n, const RowParams& params) {
   if (!FoldsTemperature(params)) return ThreePassPathStats();
   const TwoPassAcc acc{ExpVectors(d, MakeExpFold(params, kTwoPassClamp, 5, 1.0))};
-  const TwoPassAcc::State state = ReduceTree(d, acc, x, static_cast<T*>(nullptr), n);
+  const TwoPassAcc::State state = ReduceLeaves<false>(d, acc, x, static_cast<T*>(nullptr), n, params.prefetch);
   HWY_ALIGN float m[hn::MaxLanes(DF())];
   HWY_ALIGN float e[hn::MaxLanes(DF())];
   hn::Store(state.m.Get(d), d, m);
   hn::Store(state.e.Get(d), d, e);
+  // The lanes' pairs merged as MergeTwoPass merges two (exactly, in double),
+  // all at once: E = the largest exponent, then each lane's M 2^{e - E}
+  // independently, then their sum as a tree. A NaN lane marks the row.
+  const std::size_t lanes = hn::Lanes(d);
   RowStats stats;
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    RowStats lane;
-    lane.sum = static_cast<double>(m[i]) * 0x1p-24;
-    lane.exponent = e[i];
-    lane.nan = std::isnan(m[i]) || std::isnan(e[i]);
-    if (lane.nan) lane.exponent = kTwoPassInitExponent;  // keep the merge finite; nan is kept
-    MergeTwoPass(&stats, lane);
+  double exponent = kTwoPassEmptyExponent;
+  for (std::size_t i = 0; i < lanes; ++i) {
+    const bool nan = std::isnan(m[i]) || std::isnan(e[i]);
+    stats.nan |= nan;
+    if (!nan) exponent = std::fmax(exponent, e[i]);
   }
+  double terms[hn::MaxLanes(DF())];
+  for (std::size_t i = 0; i < lanes; ++i) {
+    const bool nan = std::isnan(m[i]) || std::isnan(e[i]);
+    terms[i] = nan ? 0.0 : ScaleByPow2(static_cast<double>(m[i]) * 0x1p-24, e[i] - exponent);
+  }
+  stats.sum = PairwiseSum(terms, lanes);
+  stats.exponent = exponent;
   return stats;
 }
 
@@ -316,10 +352,10 @@ HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParam
     const float l_hi = static_cast<float>(log_sum);
     const float l_lo = static_cast<float>(log_sum - l_hi);
     if (params.unit_temperature) {
-      return MapRow(d, x, y, n, params.stream,
+      return MapRow(d, x, y, n, params.stream, params.prefetch,
                     [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return ScaledMinus<false>(d, v, params, l_hi, l_lo); });
     }
-    return MapRow(d, x, y, n, params.stream,
+    return MapRow(d, x, y, n, params.stream, params.prefetch,
                   [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return ScaledMinus<true>(d, v, params, l_hi, l_lo); });
   }
   const double inv_scale = kScaleByInstruction ? 1.0 : 0x1p-24;
@@ -327,7 +363,7 @@ HWY_INLINE void TwoPassMap(DF d, const T* x, T* y, std::size_t n, const RowParam
   const VF magic = hn::Set(d, kScaleByInstruction ? kRoundMagic
                                                   : static_cast<float>(kRoundMagic + 127.0 + 24.0 - totals.exponent));
   const VF exponent_magic = hn::Set(d, static_cast<float>(kRoundMagic + totals.exponent));
-  MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
+  MapRow(d, x, y, n, params.stream, params.prefetch, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
     VF t, n_v;
     const VF p = FoldedExpParts<OutputDegree<T>(), true>(d, v, magic, k, &t, &n_v);
     if (kScaleByInstruction) return MulByPow2(d, p, hn::Sub(t, exponent_magic));
@@ -341,41 +377,53 @@ template <class T>
 HWY_INLINE RowStats OnlineStats(DF d, const T* x, std::size_t n, const RowParams& params) {
   if (!FoldsTemperature(params)) return ThreePassPathStats();
   const OnlineAcc acc{StoredVF(d, hn::Set(d, params.inv_temperature)), ShiftedExpVectors<T>(d, params)};
-  const OnlineAcc::State state = ReduceTree(d, acc, x, static_cast<T*>(nullptr), n);
-  HWY_ALIGN float lane_max[hn::MaxLanes(DF())];
-  HWY_ALIGN float lane_sum[hn::MaxLanes(DF())];
-  hn::Store(state.max.Get(d), d, lane_max);
-  hn::Store(state.sum.Get(d), d, lane_sum);
+  const OnlineAcc::State state = ReduceLeaves<false>(d, acc, x, static_cast<T*>(nullptr), n, params.prefetch);
+  // The lanes merged as two leaves merge (OnlineAcc::Merge), all at once:
+  // the largest max M, each lane's sum rescaled by e^{(max - M)/T}, and
+  // their sum as a tree in double. A NaN anywhere marks the row.
+  const VF lane_max = state.max.Get(d), lane_sum = state.sum.Get(d);
   RowStats stats;
-  for (std::size_t i = 0; i < hn::Lanes(d); ++i) {
-    const double sum = static_cast<double>(lane_sum[i]) * InvScale<T>();
-    const RowStats lane{lane_max[i], kTwoPassInitExponent, sum, std::isnan(lane_sum[i])};
-    MergeOnline(&stats, lane, params.inv_temperature_f64);
-  }
+  stats.nan = !hn::AllFalse(d, hn::Or(hn::IsNaN(lane_max), hn::IsNaN(lane_sum)));
+  stats.max = HorizontalMax(d, lane_max);
+  const VF rescaled = hn::Mul(lane_sum, acc.Rescale(d, lane_max, hn::Set(d, stats.max)));
+  stats.sum = SumOfLanesInDouble(d, rescaled) * InvScale<T>();
   return stats;
 }
 
 // Three-pass, second pass: sum of e^{(x - max)/T}; reload stores each term
 // (log: (x - max)/T) in y as it goes, scaled by 2^ScaleBits<T> when the
 // temperature folds.
+template <class Acc, class T>
+HWY_INLINE double SumWith(DF d, const Acc& acc, const T* x, T* y, std::size_t n, bool prefetch) {
+  if (y != nullptr) return HorizontalSum(d, ReduceLeaves<true>(d, acc, x, y, n, prefetch));
+  return HorizontalSum(d, ReduceLeaves<false>(d, acc, x, y, n, prefetch));
+}
+
 template <class E, bool kStoreZ, class T>
 HWY_INLINE double SumOf(DF d, const E& exp, const T* x, T* y, std::size_t n, const RowParams& params) {
   const SumExpAcc<E, kStoreZ> acc{exp, StoredVF(d, hn::Set(d, params.inv_temperature))};
-  return HorizontalSum(d, ReduceTree(d, acc, x, y, n));
+  return SumWith(d, acc, x, y, n, params.prefetch);
 }
 
+// The accumulators are built in place (ExpFold broadcast straight into the
+// SumExpAcc ReduceLeaves reads), not copied: a short row feels every copy.
 template <class T>
 HWY_INLINE RowStats SumStats(DF d, const T* x, T* y, std::size_t n, const RowParams& params, float max) {
   const bool reload = params.algorithm == Algorithm::kThreePassReload;
   T* store = reload ? y : static_cast<T*>(nullptr);
+  const StoredVF inv_temperature(d, hn::Set(d, params.inv_temperature));
   RowStats stats;
   if (FoldsTemperature(params)) {
-    const ShiftedExp<T> exp(d, hn::Set(d, max), ShiftedExpVectors<T>(d, params));
-    const double sum = reload && params.log ? SumOf<ShiftedExp<T>, true>(d, exp, x, store, n, params)
-                                            : SumOf<ShiftedExp<T>, false>(d, exp, x, store, n, params);
+    const ExpFold fold = ShiftedExpFold<T>(params);
+    const double sum =
+        reload && params.log
+            ? SumWith(d, SumExpAcc<ShiftedExp<T>, true>{ShiftedExp<T>(d, hn::Set(d, max), fold), inv_temperature},
+                      x, store, n, params.prefetch)
+            : SumWith(d, SumExpAcc<ShiftedExp<T>, false>{ShiftedExp<T>(d, hn::Set(d, max), fold), inv_temperature},
+                      x, store, n, params.prefetch);
     stats.sum = sum * InvScale<T>();
   } else {
-    const GeneralShiftedExp exp{StoredVF(d, hn::Set(d, max)), StoredVF(d, hn::Set(d, params.inv_temperature))};
+    const GeneralShiftedExp exp{StoredVF(d, hn::Set(d, max)), inv_temperature};
     stats.sum = reload && params.log ? SumOf<GeneralShiftedExp, true>(d, exp, x, store, n, params)
                                      : SumOf<GeneralShiftedExp, false>(d, exp, x, store, n, params);
   }
@@ -401,7 +449,7 @@ HWY_NOINLINE void ChunkStatsOf(const T* x, T* y, std::size_t n, const RowParams&
     default:
       if (pass == ReducePass::kStats) {
         RowStats stats;
-        stats.max = HorizontalMax(d, ReduceTree(d, MaxAcc(), x, static_cast<T*>(nullptr), n));
+        stats.max = HorizontalMax(d, ReduceLeaves<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n, params.prefetch));
         stats.nan = std::isnan(stats.max);
         *out = stats;
       } else {
@@ -417,11 +465,13 @@ template <class T>
 HWY_INLINE void ReloadMap(DF d, T* y, std::size_t n, const RowParams& params, const RowStats& totals) {
   if (params.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
-    MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
+    MapRow(d, y, y, n, params.stream, params.prefetch,
+           [SOFTKERN_MAP_CAPTURE](VF z) HWY_ATTR { return hn::Sub(z, log_sum); });
   } else {
     const double inv_scale = FoldsTemperature(params) ? InvScale<T>() : 1.0;
     const VF inv_sum = hn::Set(d, static_cast<float>(inv_scale / totals.sum));
-    MapRow(d, y, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
+    MapRow(d, y, y, n, params.stream, params.prefetch,
+           [SOFTKERN_MAP_CAPTURE](VF e) HWY_ATTR { return hn::Mul(e, inv_sum); });
   }
 }
 
@@ -433,15 +483,15 @@ HWY_INLINE void ThreePassMap(DF d, const T* x, T* y, std::size_t n, const RowPar
   const VF inv_t = hn::Set(d, params.inv_temperature);
   if (params.log) {
     const VF log_sum = hn::Set(d, static_cast<float>(std::log(totals.sum)));
-    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, params.prefetch, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
       return hn::Sub(hn::Mul(hn::Sub(v, vmax), inv_t), log_sum);
     });
   } else if (FoldsTemperature(params)) {
     const ShiftedExpScaled<T> exp(d, totals.max, params, 1.0 / totals.sum);
-    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return exp(d, v); });
+    MapRow(d, x, y, n, params.stream, params.prefetch, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR { return exp(d, v); });
   } else {
     const VF inv_sum = hn::Set(d, static_cast<float>(1.0 / totals.sum));
-    MapRow(d, x, y, n, params.stream, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
+    MapRow(d, x, y, n, params.stream, params.prefetch, [SOFTKERN_MAP_CAPTURE](VF v) HWY_ATTR {
       return hn::Mul(Exp(d, hn::Mul(hn::Sub(v, vmax), inv_t)), inv_sum);
     });
   }
@@ -455,6 +505,23 @@ HWY_NOINLINE void ChunkMapOf(const T* x, T* y, std::size_t n, const RowParams& p
   if (params.algorithm == Algorithm::kTwoPass) return TwoPassMap(d, x, y, n, params, totals);
   if (params.algorithm == Algorithm::kThreePassReload) return ReloadMap(d, y, n, params, totals);
   return ThreePassMap(d, x, y, n, params, totals);
+}
+
+// Three-pass reload over a whole row (SoftmaxKernels::reload_row): max,
+// then the sum storing e^{(x - max)/T}, then y scaled in place; the merges
+// RunRow (row_driver.hpp) makes between the passes of one chunk, here.
+template <class T>
+HWY_NOINLINE RowOutcome ReloadRowOf(const T* x, T* y, std::size_t n, const RowParams& params) {
+  const DF d;
+  const float max = MaxWithSink(
+      HorizontalMax(d, ReduceLeaves<false>(d, MaxAcc(), x, static_cast<T*>(nullptr), n, params.prefetch)), params);
+  if (!std::isfinite(max)) return RowOutcome::kMaxNotFinite;
+  RowStats totals = SumStats(d, x, y, n, params, max);
+  totals.max = max;
+  totals.sum += SinkTerm(params, max);
+  if (totals.nan || std::isnan(totals.sum)) return RowOutcome::kNaN;
+  ReloadMap(d, y, n, params, totals);
+  return RowOutcome::kDone;
 }
 
 // The table's entry points: the row's element type picks the instantiation.
@@ -508,7 +575,18 @@ HWY_NOINLINE void ExpArray(const float* x, float* y, std::size_t n) {
   });
 }
 
-inline constexpr SoftmaxKernels kSoftmaxKernels = {&ChunkStats, &ChunkMap, &ExpArray};
+RowOutcome ReloadRow(const void* x, void* y, std::size_t n, const RowParams& params) {
+  switch (params.element) {
+    case ElementType::kBFloat16:
+      return ReloadRowOf(static_cast<const hwy::bfloat16_t*>(x), static_cast<hwy::bfloat16_t*>(y), n, params);
+    case ElementType::kFloat16:
+      return ReloadRowOf(static_cast<const hwy::float16_t*>(x), static_cast<hwy::float16_t*>(y), n, params);
+    default:
+      return ReloadRowOf(static_cast<const float*>(x), static_cast<float*>(y), n, params);
+  }
+}
+
+inline constexpr SoftmaxKernels kSoftmaxKernels = {&ChunkStats, &ChunkMap, &ExpArray, &ReloadRow};
 
 }  // namespace HWY_NAMESPACE
 }  // namespace detail

@@ -237,8 +237,12 @@ HWY_INLINE VF ScaledTerm(DF d, VF p, VF t, VF n) {
 
 // The constants of ShiftedExp for rows of T.
 template <class T>
+HWY_INLINE ExpFold ShiftedExpFold(const RowParams& params) {
+  return MakeExpFold(params, ShiftedClamp<T>(), 5, CoefficientFactor(ScaleBits<T>()));
+}
+template <class T>
 HWY_INLINE ExpVectors ShiftedExpVectors(DF d, const RowParams& params) {
-  return ExpVectors(d, MakeExpFold(params, ShiftedClamp<T>(), 5, CoefficientFactor(ScaleBits<T>())));
+  return ExpVectors(d, ShiftedExpFold<T>(params));
 }
 
 // e^{(x - shift)/T} 2^ScaleBits for x <= shift: the terms of the three-pass
@@ -252,6 +256,8 @@ struct ShiftedExp {
   StoredVF shift;
   ExpVectors k;  // ShiftedExpVectors<T>
   HWY_INLINE ShiftedExp(DF d, VF shift_v, const ExpVectors& vectors) : shift(d, shift_v), k(vectors) {}
+  // The constants broadcast straight into place (no copy of ExpVectors).
+  HWY_INLINE ShiftedExp(DF d, VF shift_v, const ExpFold& fold) : shift(d, shift_v), k(d, fold) {}
   // p, t and n of x.
   HWY_INLINE VF Parts(DF d, VF x, VF* t, VF* n) const {
     const VF magic = hn::Set(d, RoundingMagic(ScaleBits<T>()));
