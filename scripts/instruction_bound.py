@@ -44,6 +44,7 @@ X86_CLASSES = [
     ("round", r"^(vroundp|vrndscalep)"),
     ("scalef", r"^(vscalefp|vgetexpp|vgetmantp|vreducep)"),
     ("fixup", r"^(vfixupimmp|vrangep)"),
+    ("cvtnarrow", r"^(vcvtps2ph|vcvtneps2bf16|vcvtpd2ps)"),
     ("cvt", r"^(vcvt)"),
     ("shift", r"^(vpsll|vpsrl|vpsra|vpro[lr])"),
     ("shuffle", r"^(vperm|vpermt|vshuf|vpshuf|vunpck|vpunpck|vpack|vpmov[sz]x|vpmov[a-z]|vinsert|vextract|"
@@ -80,10 +81,11 @@ ARM_CLASSES = [
 FP01, FP23, FP12, FP0123 = ("FP0", "FP1"), ("FP2", "FP3"), ("FP1", "FP2"), ("FP0", "FP1", "FP2", "FP3")
 
 
-def zen_classes(shift, minmax, scalef_slots, cvt_slots=1):
+def zen_classes(shift, minmax, scalef_slots, narrowing_slots=1):
     return {
         "fma": (FP01, 1), "fadd": (FP23, 1), "fminmax": (minmax, 1), "fcmp": (FP01, 1), "round": (FP23, 1),
-        "scalef": (FP23, scalef_slots), "fixup": (FP01, 1), "cvt": (FP23, cvt_slots), "shift": (shift, 1),
+        "scalef": (FP23, scalef_slots), "fixup": (FP01, 1), "cvt": (FP23, 1), "cvtnarrow": (FP23, narrowing_slots),
+        "shift": (shift, 1),
         "shuffle": (FP12, 1), "blendv": (FP01, 1), "blend": (FP0123, 1), "ialu": (FP0123, 1),
         "logic": (FP0123, 1), "kmask": (FP23, 1),
     }
@@ -104,11 +106,12 @@ MACHINES = {
                                    shift512=(FP01, 1)),
         wide={256: 1, 512: 2}, mem_ops=3, loads=3, load_bytes=64, stores=2, store_bytes=32, width=6),
     "zen5": dict(
-        desc="AMD Zen 5 (EPYC): full-width 512-bit pipes; FMA/mul, compares and fixup on FP0/FP1; FP add, "
-             "min/max, shifts, round and convert on FP2/FP3; vscalefps takes an FP2/FP3 pipe for 2 cycles; "
+        desc="AMD Zen 5 (EPYC): full-width 512-bit pipes; FMA/mul and fixup on FP0/FP1; FP add, min/max, "
+             "shifts, round and convert on FP2/FP3 (vscalefps two cycles, narrowing converts one and a half); "
+             "compares into a mask on any of the four; "
              "shuffles on FP1/FP2; integer and logic on all four; 2 x 512-bit loads and 1 x 512-bit "
              "store per cycle, 4 memory ops; 8 macro-ops dispatched per cycle",
-        pipes=FP0123, classes=dict(zen_classes(shift=FP23, minmax=FP23, scalef_slots=2, cvt_slots=1.5),
+        pipes=FP0123, classes=dict(zen_classes(shift=FP23, minmax=FP23, scalef_slots=2, narrowing_slots=1.5),
                                    fcmp=(FP0123, 1)),
         wide={256: 1, 512: 1}, mem_ops=4, loads=4, load_bytes=128, stores=2, store_bytes=64, width=8),
     "icelake": dict(
@@ -118,12 +121,14 @@ MACHINES = {
         pipes=("p0", "p1", "p5"),
         classes={"fma": (("p0", "p1"), 1), "fadd": (("p0", "p1"), 1), "fminmax": (("p0", "p1"), 1),
                  "fcmp": (("p0", "p1"), 1), "round": (("p0", "p1"), 2), "scalef": (("p0", "p1"), 1),
-                 "fixup": (("p0", "p1"), 1), "cvt": (("p0", "p1", "p5"), 2), "shift": (("p0", "p1"), 1),
+                 "fixup": (("p0", "p1"), 1), "cvt": (("p0", "p1", "p5"), 2), "cvtnarrow": (("p0", "p1", "p5"), 2),
+                 "shift": (("p0", "p1"), 1),
                  "shuffle": (("p5",), 1), "blendv": (("p0", "p1", "p5"), 2), "blend": (("p0", "p1", "p5"), 1),
                  "ialu": (("p0", "p1", "p5"), 1), "logic": (("p0", "p1", "p5"), 1), "kmask": (("p0",), 1)},
         classes512={"fma": (("p0", "p5"), 1), "fadd": (("p0", "p5"), 1), "fminmax": (("p0", "p5"), 1),
                     "fcmp": (("p5",), 1), "round": (("p0", "p5"), 2), "scalef": (("p0", "p5"), 1),
-                    "fixup": (("p0", "p5"), 1), "cvt": (("p0", "p5"), 2), "shift": (("p0",), 1),
+                    "fixup": (("p0", "p5"), 1), "cvt": (("p0", "p5"), 2), "cvtnarrow": (("p0", "p5"), 2),
+                    "shift": (("p0",), 1),
                     "shuffle": (("p5",), 1), "blendv": (("p0", "p5"), 2), "blend": (("p0", "p5"), 1),
                     "ialu": (("p0", "p5"), 1), "logic": (("p0", "p5"), 1), "kmask": (("p0",), 1)},
         wide={256: 1, 512: 1}, mem_ops=4, loads=2, load_bytes=128, stores=1, store_bytes=64, width=5),
@@ -253,11 +258,16 @@ def inner_loop(instrs, need=None):
     (the in-cache loop where a pass has both): its instructions."""
     loops = [b for b in innermost_loops(instrs)
              if not is_streaming(b) and (need is None or any(mn == need for _, mn, _ in b))]
-    # The four-vector loops (four or more vector loads), the one without
+    # The four-vector loops: four or more vector loads, and (prefetches left
+    # out) within a quarter of the largest such loop; the one without
     # prefetches first.
-    unrolled = [b for b in loops if sum(op.load for op in loop_ops(b, arch_of(b))[0]) >= 4]
-    if not unrolled:
+    def size(b):
+        return len(b) - sum(mn.startswith(("prefetch", "prf")) for _, mn, _ in b)
+    candidates = [b for b in loops if sum(op.load for op in loop_ops(b, arch_of(b))[0]) >= 4]
+    if not candidates:
         return None
+    largest = max(size(b) for b in candidates)
+    unrolled = [b for b in candidates if size(b) >= 0.75 * largest]
     return max(unrolled, key=lambda b: (not is_prefetching(b), len(b)))
 
 
@@ -486,7 +496,7 @@ def main():
         c = class_counts(ops)  # a load folded into an operation counts in both classes
         instr = macro / vectors
         fields = " ".join(f"{k} {c[k] / vectors:.2f}" for k in
-                          ("fma", "fadd", "fminmax", "fcmp", "round", "scalef", "fixup", "cvt", "shift",
+                          ("fma", "fadd", "fminmax", "fcmp", "round", "scalef", "fixup", "cvt", "cvtnarrow", "shift",
                            "shuffle", "blendv", "blend", "ialu", "logic", "kmask", "load", "store", "prefetch",
                            "move", "scalar") if c[k])
         print(f"  {target:7s} {tname:5s} {pname:17s} {instr:5.2f} macro-ops  {fields}")
