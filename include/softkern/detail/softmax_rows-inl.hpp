@@ -367,9 +367,9 @@ HWY_INLINE typename Acc::State ReduceLeavesOf(DF d, const Acc& acc, const T* x, 
   if (n <= leaf) return acc.template FoldLeafOf<kStore, kPrefetch>(d, x, y, n);
   // merged[k] holds the merge of 2^k consecutive leaves while bit k of
   // `leaves` is set: each new leaf merges with the runs of its own size
-  // before it, as a binary counter carries, so every leaf result passes
-  // through at most ceil(log2(leaves)) merges (one more for the runs left
-  // unpaired at the end), the depth of a balanced tree.
+  // before it, as a binary counter carries, and the runs left at the end
+  // merge from the shortest up, so every leaf result passes through at most
+  // ceil(log2(leaves)) merges: the depth of a balanced tree.
   StateSlot<State> merged[64];
   std::size_t leaves = 0;
   for (std::size_t i = 0; i < n; i += leaf) {
