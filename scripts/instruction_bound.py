@@ -582,7 +582,12 @@ def report_measured(path, bounds, per_pass_bound, machine):
           f"against the {machine} bound, clock {ghz:.2f} GHz (cpu_clock: a chain of dependent adds):")
     print(f"  {'kernel':52s} {'ns/elem':>8s} {'bound':>8s} {'bound/t':>8s}")
     lanes = {t: TARGETS[t][1] for t in TARGETS}
-    for name, b in rows.items():
+
+    def order(item):
+        name = item[0]
+        m = re.match(r"(.*)/(\d+)$", name)
+        return (m.group(1), int(m.group(2))) if m else (name, 0)
+    for name, b in sorted(rows.items(), key=order):
         m = re.match(r"softmax/(avx2|avx512)/([a-z_]+(?:\+[a-z]+)?)/(\d+)$", name)
         pm = re.match(r"softmax_pass/(avx2|avx512)/([a-z_]+)/(\d+)$", name)
         if m:
@@ -603,7 +608,7 @@ def report_measured(path, bounds, per_pass_bound, machine):
             continue
         ns = median_ns(b) / n
         print(f"  {name:52s} {ns:8.3f} {bound_ns:8.3f} {bound_ns / ns:8.2f}")
-    calls = [(name, b) for name, b in rows.items() if name.startswith("softmax_call/")]
+    calls = sorted(((name, b) for name, b in rows.items() if name.startswith("softmax_call/")), key=order)
     if calls:
         print("\nPer call (softmax_call rows: the whole call on a row in L1):")
         for name, b in calls:
