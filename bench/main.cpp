@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   for (const auto& p : peers) std::printf(" %s", p->name());
   std::printf("\n");
   softkern_bench::RegisterSoftmaxBenchmarks(config, peers);
+  softkern_bench::RegisterSoftmaxCostBenchmarks(config.smoke);
   softkern_bench::RegisterAttentionBenchmarks(config.smoke);
   softkern_bench::RegisterServingBenchmarks(config.smoke);
   softkern_bench::RegisterSamplingBenchmarks(config.smoke);

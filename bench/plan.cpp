@@ -82,6 +82,7 @@ std::string PartOf(const std::string& name) {
   }
   if (last_word == "cross_entropy" || first == "cross_entropy_twin") return "cross-entropy";
   if (first == "peer" && p.size() >= 3) return SoftmaxPart(p[2]);
+  if (first == "softmax_call" || first == "softmax_pass") return "softmax per call and per pass";
   if (first == "softmax_rows_threads" || first == "softmax_threads") return "softmax threads";
   if (first == "softmax_bf16" || first == "softmax_f16") return "softmax 16-bit rows";
   if (first == "attention_decode") return "attention decode";

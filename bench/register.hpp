@@ -24,6 +24,9 @@ struct SoftmaxConfig {
 // target, the peers, rows, threads and 16-bit rows.
 void RegisterSoftmaxBenchmarks(const SoftmaxConfig& config, const std::vector<std::unique_ptr<PeerSoftmax>>& peers);
 
+// softmax_cost_bench.cpp: the fixed cost of a call and each pass alone.
+void RegisterSoftmaxCostBenchmarks(bool smoke);
+
 // attention_bench.cpp: decode, prefill, their twins and peers, linear attention.
 void RegisterAttentionBenchmarks(bool smoke);
 

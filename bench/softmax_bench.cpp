@@ -16,7 +16,11 @@
 //                      (a sum instead of exponentials); it runs at the same
 //                      size in the same process, just before the kernels.
 // Peers (xsimd baseline, oneDNN, XNNPACK, PyTorch) run on the same buffers,
-// one thread, after their output has been checked against softkern's.
+// one thread, after their output has been checked against softkern's;
+// softkern_speedup is a peer's time over the fastest explicit softkern
+// algorithm's on the best target (median of 7 calls timed in this process).
+// The 16-bit rows' vs_f32 is float32 two-pass time over theirs, likewise.
+// bench/softmax_cost_bench.cpp adds the per-call cost and per-pass rows.
 //
 // Its flags (--softkern_max_size, --softkern_streaming, --softkern_smoke) are
 // read in main.cpp.
@@ -267,6 +271,39 @@ double TwinSecondsFor(Traffic traffic, std::size_t rows, std::size_t cols) {
   return Median(seconds);
 }
 
+std::vector<Isa> SupportedIsas();
+
+// Median seconds of one softkern call on float32 rows of the shared buffers
+// (7 timings after a warm-up) with `options` on `isa`, measured once per
+// (isa, algorithm, shape) and kept: the reference of the ratio counters
+// below, timed in the same process as the rows that report them.
+double SoftkernSecondsFor(Isa isa, Algorithm algorithm, std::size_t rows, std::size_t cols) {
+  static std::map<std::tuple<int, int, std::size_t, std::size_t>, double> cache;
+  const auto key = std::make_tuple(static_cast<int>(isa), static_cast<int>(algorithm), rows, cols);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  EnsureBuffers(rows * cols);
+  Buffers& b = GetBuffers();
+  softkern::SoftmaxOptions options;
+  options.algorithm = algorithm;
+  options.streaming = g_streaming;
+  if (!softkern::force_isa(isa).ok()) return 0;
+  bool ok = true;
+  const auto call = [&] { ok &= softkern::softmax_rows(b.x.get(), cols, b.y.get(), cols, rows, cols, options).ok(); };
+  call();
+  // Enough calls per timing for ~0.2 ms, so that the clock's own cost does not count.
+  const std::size_t calls = std::max<std::size_t>(1, (std::size_t{1} << 16) / (rows * cols));
+  std::vector<double> seconds;
+  for (int i = 0; i < 7; ++i) {
+    seconds.push_back(TimeOnce([&] {
+                        for (std::size_t c = 0; c < calls; ++c) call();
+                      }) /
+                      static_cast<double>(calls));
+  }
+  softkern::reset_isa();
+  if (!ok) return cache[key] = 0;
+  return cache[key] = Median(seconds);
+}
+
 // ---------------------------------------------------------------- benchmarks
 
 // `seconds`: the kernel's own wall time over all iterations of the loop.
@@ -319,10 +356,8 @@ void BenchSoftkern(benchmark::State& state, Isa isa, softkern::SoftmaxOptions op
 }
 
 // 16-bit rows (bfloat16 / float16, uint16_t bit patterns passed through
-// as_bfloat16 / as_float16): the same softmax over
-// half the bytes. Effective bandwidth counts 4 bytes per element (2 read,
-// 2 written); `vs_f32` is not computed here: compare with softmax/<isa>/
-// two_pass/<n> of the same run.
+// as_bfloat16 / as_float16): the same softmax over half the bytes.
+// Effective bandwidth counts 4 bytes per element (2 read, 2 written).
 void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions options,
                      softkern::ElementType type, std::size_t n) {
   // One pair of buffers per type: bf16 and f16 bits of the same logits.
@@ -345,6 +380,7 @@ void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions 
     state.SkipWithError("target not supported");
     return;
   }
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     const softkern::Status s =
         type == softkern::ElementType::kBFloat16
@@ -356,9 +392,14 @@ void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions 
     }
     benchmark::ClobberMemory();
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                         static_cast<double>(state.iterations());
   softkern::reset_isa();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n * 4));
+  // vs_f32: float32 two-pass time on the same target (median of 7 calls
+  // timed here) over this row's.
+  state.counters["vs_f32"] = SoftkernSecondsFor(isa, options.algorithm, 1, n) / seconds;
 }
 
 // Largest |peer - softkern| relative to softkern's value (outputs >= 1e-30).
@@ -410,6 +451,15 @@ void BenchPeer(benchmark::State& state, PeerSoftmax* peer, std::size_t rows, std
   // to move in two passes, the two-pass twin.
   SetCounters(state, rows, cols, Traffic::kTwoReadsOneWrite, seconds);
   state.counters.erase("traffic_B_per_elem");
+  // softkern_speedup: this peer's time over the fastest explicit softkern
+  // algorithm's on the best target (each the median of 7 calls timed here).
+  double best = 0;
+  for (Algorithm a : {Algorithm::kThreePassReload, Algorithm::kThreePassRecompute, Algorithm::kTwoPass,
+                      Algorithm::kOnline}) {
+    const double t = SoftkernSecondsFor(SupportedIsas().front(), a, rows, cols);
+    if (t > 0 && (best == 0 || t < best)) best = t;
+  }
+  if (best > 0) state.counters["softkern_speedup"] = seconds / static_cast<double>(state.iterations()) / best;
 }
 
 // ------------------------------------------------------------- registration

@@ -33,8 +33,9 @@ PEER_LABELS = {"xsimd_three_pass": "xsimd", "xsimd_three_pass_avx2": "xsimd avx2
 # the bench names (bench/machine.cpp). Those without a model of their own
 # take the one with the same pipes for 256-bit operations; the summary says
 # which model it used.
-BOUND_MODELS = {"zen3": "zen3", "zen4": "zen4", "icelake": "icelake", "cortex-a72": "cortex-a72"}
-NEAREST_MODELS = {"zen2": "zen3", "zen5": "zen4", "sapphirerapids": "icelake", "emeraldrapids": "icelake",
+BOUND_MODELS = {"zen3": "zen3", "zen4": "zen4", "zen5": "zen5", "icelake": "icelake", "cortex-a72": "cortex-a72",
+                "neoverse-n1": "neoverse-n1", "neoverse-v1": "neoverse-v1"}
+NEAREST_MODELS = {"zen2": "zen3", "skylake-x": "icelake", "sapphirerapids": "icelake", "emeraldrapids": "icelake",
                   "graniterapids": "icelake"}
 
 

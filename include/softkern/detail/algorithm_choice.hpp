@@ -41,6 +41,42 @@ std::size_t PerCoreL2Bytes() {
   return bytes;
 }
 
+// streams_for and auto_algorithm for the target of `table` (null: a bad
+// SOFTKERN_ISA; the call is rejected later), so that a call looks its
+// target up once.
+bool StreamsFor(const KernelTable* table, std::size_t n, StreamingStores choice) {
+  switch (choice) {
+    case StreamingStores::kAlways: return true;
+    case StreamingStores::kNever: return false;
+    case StreamingStores::kAuto: break;
+  }
+  if (choice != StreamingStores::kAuto || n < streaming_threshold_bytes() / sizeof(float)) return false;
+  // Whole 64-byte lines per vector: AVX-512, and SVE when its run-time
+  // vector length is a multiple of 512 bits.
+  return table != nullptr && table->vector_bytes() % 64 == 0;
+}
+
+Algorithm AutoAlgorithmFor(const KernelTable* table, std::size_t n) {
+  // Reload evaluates one exponential per element and two-pass two, but
+  // two-pass moves fewer bytes. On vector targets reload wins while the row
+  // is within about four times the per-core L2 (the L2 plus what the L3
+  // returns quickly) and two-pass beyond; the scalar target is compute-bound
+  // at every size, and its two-pass exponential (reduced in double) is the
+  // cheaper one past 32 KiB. The crossovers are measured per machine in
+  // docs/algorithms.md.
+  std::size_t reload_max_bytes = PerCoreL2Bytes();
+  if (table != nullptr && table->isa == Isa::kScalar) {
+    reload_max_bytes = std::size_t{32} << 10;
+  } else {
+    reload_max_bytes *= 4;
+  }
+  return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
+}
+
+// Whether a call that reads and writes `bytes` (x, and y when it is another
+// buffer) prefetches in its passes: not when it all fits in the per-core L2.
+bool PrefetchesFor(std::size_t bytes) { return bytes > PerCoreL2Bytes(); }
+
 }  // namespace
 }  // namespace detail
 
@@ -62,36 +98,13 @@ std::size_t streaming_threshold_bytes() {
 }
 
 bool streams_for(std::size_t n, StreamingStores choice) {
-  switch (choice) {
-    case StreamingStores::kAlways: return true;
-    case StreamingStores::kNever: return false;
-    case StreamingStores::kAuto: break;
-  }
-  if (choice != StreamingStores::kAuto || n < streaming_threshold_bytes() / sizeof(float)) return false;
   Status status;
-  const detail::KernelTable* table = detail::ActiveTable(&status);
-  // Whole 64-byte lines per vector: AVX-512, and SVE when its run-time
-  // vector length is a multiple of 512 bits.
-  return table != nullptr && table->vector_bytes() % 64 == 0;
+  return detail::StreamsFor(detail::ActiveTable(&status), n, choice);
 }
 
 Algorithm auto_algorithm(std::size_t n) {
-  // Reload evaluates one exponential per element and two-pass two, but
-  // two-pass moves fewer bytes. On vector targets reload wins while the row
-  // is within about four times the per-core L2 (the L2 plus what the L3
-  // returns quickly) and two-pass beyond; the scalar target is compute-bound
-  // at every size, and its two-pass exponential (reduced in double) is the
-  // cheaper one past 32 KiB. The crossovers are measured per machine in
-  // docs/algorithms.md.
   Status status;
-  const detail::KernelTable* table = detail::ActiveTable(&status);
-  std::size_t reload_max_bytes = detail::PerCoreL2Bytes();
-  if (table != nullptr && table->isa == Isa::kScalar) {
-    reload_max_bytes = std::size_t{32} << 10;
-  } else {
-    reload_max_bytes *= 4;
-  }
-  return n * sizeof(float) <= reload_max_bytes ? Algorithm::kThreePassReload : Algorithm::kTwoPass;
+  return detail::AutoAlgorithmFor(detail::ActiveTable(&status), n);
 }
 
 }  // namespace softkern

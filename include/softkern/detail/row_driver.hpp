@@ -136,6 +136,9 @@ class RowChunks {
     }, this);
   }
 
+  // How many chunks the row is cut into (1: no executor, or a short row).
+  std::size_t Count() const { return count_; }
+
   void Fill(float value) {
     // Rare (a NaN row): one thread is fine.
     for (std::size_t i = 0; i < n_; ++i) SetElement(y_, i, params_.element, value);
@@ -176,6 +179,14 @@ void RunRow(const KernelTable* table, const void* x, void* y, std::size_t n, con
   }
   // Three-pass, and the rows the other algorithms leave to its semantics
   // (x is untouched so far): the reload algorithm stores in its second pass.
+  // An unsplit reload row is one call (reload_row).
+  if (params.algorithm == Algorithm::kThreePassReload && chunks.Count() == 1) {
+    switch (table->softmax.reload_row(x, y, n, params)) {
+      case RowOutcome::kDone: return;
+      case RowOutcome::kMaxNotFinite: return ResolveNonFiniteRow(x, y, n, params);
+      case RowOutcome::kNaN: return chunks.Fill(std::numeric_limits<float>::quiet_NaN());
+    }
+  }
   RowParams three_pass = params;
   if (three_pass.algorithm != Algorithm::kThreePassReload) three_pass.algorithm = Algorithm::kThreePassRecompute;
   RowChunks passes(table, x, y, n, three_pass, executor);

@@ -31,12 +31,14 @@ bool RangesOverlap(const void* a, std::size_t a_bytes, const void* b, std::size_
   return a0 < b0 + b_bytes && b0 < a0 + a_bytes;
 }
 
-Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* params) {
+// `table`: the call's target, looked up once by the caller (null for a bad
+// SOFTKERN_ISA, reported after the other checks, as before any lookup).
+Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, const KernelTable* table, RowParams* params) {
   const float t = options.temperature;
   if (!(t > 0.0f) || !std::isfinite(t)) {
     return Status(StatusCode::kBadTemperature, "temperature must be finite and > 0");
   }
-  const double inv_t = 1.0 / static_cast<double>(t);
+  const double inv_t = t == 1.0f ? 1.0 : 1.0 / static_cast<double>(t);
   // [2^-100, 2^100]: 1/T is a normal float, and an entry whose difference
   // from the maximum overflows float (|x - M| > FLT_MAX ~ 2^128) has
   // (x - M) / T < -2^28, whose exponential is exactly 0 anyway, so no
@@ -50,7 +52,7 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   if (!IsKnown(options.normaliser, kNormaliserCount)) {
     return Status(StatusCode::kBadArgument, "unknown softmax normaliser");
   }
-  params->algorithm = options.algorithm == Algorithm::kAuto ? auto_algorithm(n) : options.algorithm;
+  params->algorithm = options.algorithm == Algorithm::kAuto ? AutoAlgorithmFor(table, n) : options.algorithm;
   params->inv_temperature = static_cast<float>(inv_t);
   params->inv_temperature_lo = static_cast<float>(inv_t - static_cast<double>(params->inv_temperature));
   params->inv_temperature_f64 = inv_t;
@@ -61,18 +63,24 @@ Status MakeRowParams(const SoftmaxOptions& options, std::size_t n, RowParams* pa
   if (!IsKnown(options.streaming, kStreamingStoresCount)) {
     return Status(StatusCode::kBadArgument, "unknown StreamingStores value");
   }
-  params->stream = streams_for(n, options.streaming);
+  params->stream = StreamsFor(table, n, options.streaming);
   return Status::Ok();
 }
 
+// Every public entry point sets the IEEE defaults for the whole call
+// (ScopedDefaultFpEnv; 1/T is rounded in them too). Reading MXCSR (STMXCSR)
+// is the one way to learn whether the caller unmasked an exception, which
+// any kernel would then raise (inexact, underflow), so it is read on every
+// call; it overlaps with the argument checks.
 Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const SoftmaxOptions& options) {
-  // IEEE defaults for the whole call: 1/T below is rounded in them too.
   const ScopedDefaultFpEnv fp_env;
   // Rows are float32, bfloat16 or float16: quantized K/V codes never reach
   // the softmax kernels.
   if (is_quantized(type)) return Status(StatusCode::kBadArgument, "softmax: rows are float32, bfloat16 or float16");
+  Status table_status;
+  const KernelTable* table = ActiveTable(&table_status);
   RowParams params;
-  if (Status s = MakeRowParams(options, n, &params); !s.ok()) return s;
+  if (Status s = MakeRowParams(options, n, table, &params); !s.ok()) return s;
   params.element = type;
   if (type != ElementType::kFloat32) params.stream = false;
   if (n == 0) return Status::Ok();
@@ -85,9 +93,8 @@ Status SoftmaxRow(const void* x, void* y, std::size_t n, ElementType type, const
   if (x != y && RangesOverlap(x, n * bytes, y, n * bytes)) {
     return Status(StatusCode::kOverlap, "softmax: x and y overlap without being the same buffer");
   }
-  Status status;
-  const KernelTable* table = ActiveTable(&status);
-  if (table == nullptr) return status;
+  if (table == nullptr) return table_status;
+  params.prefetch = PrefetchesFor(n * bytes * (x == y ? 1 : 2));
   if (options.normaliser == Normaliser::kStableMax) {
     RunStableMaxRows(table, x, n, y, n, 1, n, params, options.executor);
   } else {
@@ -100,8 +107,10 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
                    std::size_t cols, ElementType type, const SoftmaxOptions& options) {
   const ScopedDefaultFpEnv fp_env;
   if (is_quantized(type)) return Status(StatusCode::kBadArgument, "softmax_rows: rows are float32, bfloat16 or float16");
+  Status table_status;
+  const KernelTable* table = ActiveTable(&table_status);
   RowParams params;
-  if (Status s = MakeRowParams(options, cols, &params); !s.ok()) return s;
+  if (Status s = MakeRowParams(options, cols, table, &params); !s.ok()) return s;
   params.element = type;
   if (type != ElementType::kFloat32) params.stream = false;
   if (rows == 0 || cols == 0) return Status::Ok();
@@ -132,9 +141,9 @@ Status SoftmaxRows(const void* x, std::size_t x_stride, void* y, std::size_t y_s
   } else if (RangesOverlap(x, x_extent * bytes, y, y_extent * bytes)) {
     return Status(StatusCode::kOverlap, "softmax_rows: x and y overlap without being the same buffer");
   }
-  Status status;
-  const KernelTable* table = ActiveTable(&status);
-  if (table == nullptr) return status;
+  if (table == nullptr) return table_status;
+  // The rows' own elements, not the strides' gaps: what the passes touch.
+  params.prefetch = PrefetchesFor(rows * cols * bytes * (x == y ? 1 : 2));
   if (options.normaliser == Normaliser::kStableMax) {
     RunStableMaxRows(table, x, x_stride, y, y_stride, rows, cols, params, options.executor);
   } else {
@@ -170,6 +179,48 @@ Status softmax_rows(const float16* x, std::size_t x_stride, float16* y, std::siz
 }
 
 namespace detail {
+double softmax_pass_for_testing(SoftmaxPass pass, const float* x, float* y, std::size_t n, float max, double sum,
+                                double exponent, double* exponent_out) {
+  Status status;
+  const KernelTable* table = ActiveTable(&status);
+  if (table == nullptr) table = GetDispatcher().best;
+  const ScopedDefaultFpEnv fp_env;
+  RowParams params;
+  params.prefetch = PrefetchesFor(n * sizeof(float) * (x == y ? 1 : 2));
+  RowStats totals;
+  totals.max = max;
+  totals.sum = sum;
+  totals.exponent = exponent;
+  RowStats out;
+  switch (pass) {
+    case SoftmaxPass::kMax:
+      table->softmax.chunk_stats(x, y, n, params, ReducePass::kStats, 0.0f, &out);
+      return out.max;
+    case SoftmaxPass::kSum:
+    case SoftmaxPass::kSumAndStore:
+      params.algorithm =
+          pass == SoftmaxPass::kSum ? Algorithm::kThreePassRecompute : Algorithm::kThreePassReload;
+      table->softmax.chunk_stats(x, y, n, params, ReducePass::kSumGivenMax, max, &out);
+      return out.sum;
+    case SoftmaxPass::kTwoPassSum:
+      params.algorithm = Algorithm::kTwoPass;
+      table->softmax.chunk_stats(x, y, n, params, ReducePass::kStats, 0.0f, &out);
+      if (exponent_out != nullptr) *exponent_out = out.exponent;
+      return out.sum;
+    case SoftmaxPass::kMapExp:
+      params.algorithm = Algorithm::kThreePassRecompute;
+      break;
+    case SoftmaxPass::kMapScale:
+      params.algorithm = Algorithm::kThreePassReload;
+      break;
+    case SoftmaxPass::kTwoPassMap:
+      params.algorithm = Algorithm::kTwoPass;
+      break;
+  }
+  table->softmax.chunk_map(x, y, n, params, totals);
+  return 0.0;
+}
+
 void exp_for_testing(const float* x, float* y, std::size_t n) {
   Status status;
   const KernelTable* table = ActiveTable(&status);

@@ -12,9 +12,10 @@
 //   p  = c0' + c1' r' + ... + ck' r'^k         ck' = ck / T^k * scale: the
 //        minimax polynomial of e^r in r = r'/T, with 1/T and the caller's
 //        scale (1/sum for a final map) folded into its coefficients
-//   2^{n + bias} from t's low bits (one shift), or added to p's exponent
-//        field (one integer add), instead of Round, a multiply by 1/T, a
-//        multiply by 1/sum and a per-vector test of the exponent's range.
+//   p 2^{n + bias}: 2^{n + bias} from t's low bits (one shift) and one
+//        multiply, or on AVX-512 one vscalefps of p by n, instead of Round,
+//        a multiply by 1/T, a multiply by 1/sum and a per-vector test of the
+//        exponent's range.
 //
 // Results below 2^-126 stay exact: the sums and the reload algorithm's stored
 // terms are kept scaled by 2^24 (ScaleBits), so that every term down to
@@ -22,11 +23,17 @@
 // scale comes back out in double (sums) or in the final map's folded
 // coefficients. f16 rows keep scale 1: their stored terms cannot hold 2^24,
 // and anything below 2^-126 is below f16's smallest step (2^-24) anyway.
+// vscalefps rounds p 2^n once whatever n is, denormal results included: on
+// AVX-512 the scale 2^24 rides in the coefficients instead (the same stored
+// terms and sums, on every target), t needs no bias in its low bits and the
+// exponent needs no lower bound.
 //
 // Special values cost one max per vector: v is clamped from below (NaN kept),
 // which turns -inf into a term that rounds to exactly 0 in the final multiply
 // (and to at most 2^-150 of a sum that is >= 1); a NaN v reaches p, hence the
-// sum (the row goes to the three-pass semantics) or the output.
+// sum (the row goes to the three-pass semantics) or the output. The clamp
+// stays with vscalefps too: for v = -inf the reduction v - n (T ln2) would be
+// -inf + inf = NaN before any scaling could give 0.
 //
 // Reduction: with a fused multiply-add, v - n (T ln 2) is rounded once; the
 // constant's own rounding, |n| ulp(T ln2)/2, is at most u|v/T|/2 relative in
@@ -49,6 +56,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include <hwy/highway.h>
@@ -98,6 +106,30 @@ constexpr double InvScale() {
 // 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer,
 // which then sits in the low bits of the sum.
 constexpr float kRoundMagic = 0x1.8p23f;
+
+// How p 2^{n + bias} is formed. AVX-512 has vscalefps: p scaled by 2^n and
+// rounded once (denormal results included, 0 far below), on the FP add pipes
+// of AMD's cores, where the shift and the multiply of the other form take the
+// FMA pipes that the polynomial already fills. Elsewhere 2^{n + bias} comes
+// from t's low bits, where t was rounded against kRoundMagic + 127 + bias.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr bool kScaleByInstruction = true;
+#else
+constexpr bool kScaleByInstruction = false;
+#endif
+
+// The magic constant t is rounded against for a term p 2^{n + bias} whose
+// bias is a call constant: with vscalefps the bias rides in the
+// coefficients instead (CoefficientFactor), so n = t - magic is both the
+// reduction's n and the exponent.
+constexpr float RoundingMagic(int bias) {
+  return kScaleByInstruction ? kRoundMagic : kRoundMagic + static_cast<float>(127 + bias);
+}
+// 2^bias (0 <= bias < 64) with vscalefps, 1 otherwise: the factor the
+// coefficients carry.
+constexpr double CoefficientFactor(int bias) {
+  return kScaleByInstruction ? static_cast<double>(std::uint64_t{1} << bias) : 1.0;
+}
 
 // Whether the call's temperature folds into the constants (file comment).
 inline bool FoldsTemperature(const RowParams& params) {
@@ -167,17 +199,27 @@ HWY_INLINE VF ReduceArgument(DF d, VF v, VF n, const ExpVectors& k) {
 #endif
 }
 
-// The folded polynomial p of clamped v, and *t = v log2e/T + magic (whose low
-// bits hold round(v log2e / T) + the bias the caller put in magic).
+// The folded polynomial p of clamped v, *t = v log2e/T + magic (whose low
+// bits hold round(v log2e / T) + the bias the caller put in magic) and
+// *n = t - magic, the integer of the reduction, exactly.
 template <int kDegree, bool kTwoConstants>
-HWY_INLINE VF FoldedExp(DF d, VF v, VF magic, const ExpVectors& k, VF* t_out) {
+HWY_INLINE VF FoldedExpParts(DF d, VF v, VF magic, const ExpVectors& k, VF* t_out, VF* n_out) {
   v = MaxKeepNaN(d, v, k.clamp.Get(d));
   const VF t = hn::MulAdd(v, k.log2e_t.Get(d), magic);
-  const VF r = ReduceArgument<kTwoConstants>(d, v, hn::Sub(t, magic), k);
+  const VF n = hn::Sub(t, magic);
+  const VF r = ReduceArgument<kTwoConstants>(d, v, n, k);
   VF p = k.c[kDegree].Get(d);
   for (int i = kDegree - 1; i >= 0; --i) p = hn::MulAdd(p, r, k.c[i].Get(d));
   *t_out = t;
+  *n_out = n;
   return p;
+}
+
+// FoldedExpParts without n.
+template <int kDegree, bool kTwoConstants>
+HWY_INLINE VF FoldedExp(DF d, VF v, VF magic, const ExpVectors& k, VF* t_out) {
+  VF n;
+  return FoldedExpParts<kDegree, kTwoConstants>(d, v, magic, k, t_out, &n);
 }
 
 // 2^j from j + 127 in t's low bits (0 there gives +0).
@@ -186,40 +228,52 @@ HWY_INLINE VF Pow2FromLowBits(DF d, VF t) {
   return hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, t)));
 }
 
+// p 2^{n + bias} for the parts of FoldedExpParts with magic =
+// RoundingMagic(bias) and coefficients times CoefficientFactor(bias).
+HWY_INLINE VF ScaledTerm(DF d, VF p, VF t, VF n) {
+  if (kScaleByInstruction) return MulByPow2(d, p, n);
+  return hn::Mul(p, Pow2FromLowBits(d, t));
+}
+
 // The constants of ShiftedExp for rows of T.
 template <class T>
+HWY_INLINE ExpFold ShiftedExpFold(const RowParams& params) {
+  return MakeExpFold(params, ShiftedClamp<T>(), 5, CoefficientFactor(ScaleBits<T>()));
+}
+template <class T>
 HWY_INLINE ExpVectors ShiftedExpVectors(DF d, const RowParams& params) {
-  return ExpVectors(d, MakeExpFold(params, ShiftedClamp<T>(), 5, 1.0));
+  return ExpVectors(d, ShiftedExpFold<T>(params));
 }
 
 // e^{(x - shift)/T} 2^ScaleBits for x <= shift: the terms of the three-pass
 // and online sums (and the reload algorithm's stored terms). Folded: one
-// subtract, the clamp, 2 + 5 FMAs, a subtract, a shift, and a multiply that
-// the sums fuse with their add. 2^{n + ScaleBits} is a normal float (the
-// clamp), so p 2^{n + ScaleBits} is rounded once, and a NaN p stays NaN.
+// subtract, the clamp, 2 + 5 FMAs, a subtract, and p 2^{n + ScaleBits}: a
+// shift and a multiply that the sums fuse with their add, or one vscalefps.
+// Either is rounded once (on the shift path 2^{n + ScaleBits} is a normal
+// float, by the clamp), and a NaN p stays NaN.
 template <class T>
 struct ShiftedExp {
   StoredVF shift;
   ExpVectors k;  // ShiftedExpVectors<T>
   HWY_INLINE ShiftedExp(DF d, VF shift_v, const ExpVectors& vectors) : shift(d, shift_v), k(vectors) {}
-  // p and 2^{n + ScaleBits}.
-  HWY_INLINE VF Parts(DF d, VF x, VF* pow2) const {
-    VF t;
-    const VF magic = hn::Set(d, kRoundMagic + static_cast<float>(127 + ScaleBits<T>()));
-    const VF p = FoldedExp<5, false>(d, hn::Sub(x, shift.Get(d)), magic, k, &t);
-    *pow2 = Pow2FromLowBits(d, t);
-    return p;
+  // The constants broadcast straight into place (no copy of ExpVectors).
+  HWY_INLINE ShiftedExp(DF d, VF shift_v, const ExpFold& fold) : shift(d, shift_v), k(d, fold) {}
+  // p, t and n of x.
+  HWY_INLINE VF Parts(DF d, VF x, VF* t, VF* n) const {
+    const VF magic = hn::Set(d, RoundingMagic(ScaleBits<T>()));
+    return FoldedExpParts<5, false>(d, hn::Sub(x, shift.Get(d)), magic, k, t, n);
   }
   HWY_INLINE VF operator()(DF d, VF x) const {
-    VF pow2;
-    const VF p = Parts(d, x, &pow2);
-    return hn::Mul(p, pow2);
+    VF t, n;
+    const VF p = Parts(d, x, &t, &n);
+    return ScaledTerm(d, p, t, n);
   }
-  // sum + the term of x, with one FMA.
+  // sum + the term of x (one FMA on the shift path).
   HWY_INLINE VF Accumulate(DF d, VF x, VF sum) const {
-    VF pow2;
-    const VF p = Parts(d, x, &pow2);
-    return hn::MulAdd(p, pow2, sum);
+    VF t, n;
+    const VF p = Parts(d, x, &t, &n);
+    if (kScaleByInstruction) return hn::Add(sum, MulByPow2(d, p, n));
+    return hn::MulAdd(p, Pow2FromLowBits(d, t), sum);
   }
 };
 
@@ -231,12 +285,13 @@ struct ShiftedExpScaled {
   ExpVectors k;
   HWY_INLINE ShiftedExpScaled(DF d, float max, const RowParams& params, double scale)
       : shift(d, hn::Set(d, max)),
-        k(d, MakeExpFold(params, ShiftedClamp<T>(), OutputDegree<T>(), scale * InvScale<T>())) {}
+        k(d, MakeExpFold(params, ShiftedClamp<T>(), OutputDegree<T>(),
+                         scale * InvScale<T>() * CoefficientFactor(ScaleBits<T>()))) {}
   HWY_INLINE VF operator()(DF d, VF x) const {
-    VF t;
-    const VF magic = hn::Set(d, kRoundMagic + static_cast<float>(127 + ScaleBits<T>()));
-    const VF p = FoldedExp<OutputDegree<T>(), false>(d, hn::Sub(x, shift.Get(d)), magic, k, &t);
-    return hn::Mul(p, Pow2FromLowBits(d, t));
+    VF t, n;
+    const VF magic = hn::Set(d, RoundingMagic(ScaleBits<T>()));
+    const VF p = FoldedExpParts<OutputDegree<T>(), false>(d, hn::Sub(x, shift.Get(d)), magic, k, &t, &n);
+    return ScaledTerm(d, p, t, n);
   }
 };
 

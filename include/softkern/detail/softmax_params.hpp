@@ -28,6 +28,9 @@ struct RowParams {
   float sink = 0.0f;
   // Write y with non-temporal stores in the final pass (out of place only).
   bool stream = false;
+  // Software prefetch in the passes (softmax_rows-inl.hpp: PrefetchAhead):
+  // off when everything the call reads and writes fits in the per-core L2.
+  bool prefetch = true;
   // What x and y hold (the kernels compute in float whatever it is).
   ElementType element = ElementType::kFloat32;
 };
@@ -57,6 +60,16 @@ enum class ReducePass : int {
   kSumGivenMax,
 };
 
+// What a whole-row kernel did with its row (SoftmaxKernels::reload_row).
+enum class RowOutcome : int {
+  kDone = 0,
+  // The row's maximum (sink included) is not finite; nothing was written.
+  kMaxNotFinite,
+  // The sum is NaN (a NaN input that the max did not keep); y is partly
+  // written and the row's result is all NaN.
+  kNaN,
+};
+
 // The softmax kernels of one target (softmax-inl.hpp).
 struct SoftmaxKernels {
   // A reduction pass of params.algorithm over a chunk [x, x + n) of a row.
@@ -68,6 +81,11 @@ struct SoftmaxKernels {
                     const RowStats& totals);
   // softkern's exponential over an array, for the ulp sweep (testing.hpp).
   void (*exp_array)(const float* x, float* y, std::size_t n);
+  // A whole row of the three-pass reload algorithm in one call (the passes
+  // chunk_stats and chunk_map make, with the row's merges in between, sink
+  // included): what an unsplit reload row runs, so that a short row pays one
+  // call into the target's code, not three through the dispatch layers.
+  RowOutcome (*reload_row)(const void* x, void* y, std::size_t n, const RowParams& params);
 };
 
 }  // namespace detail

@@ -7,12 +7,16 @@
 //  - A *reduction* walks the row once and produces a per-lane statistic. The
 //    row is cut into leaves of 64 vectors (LeafElements); each leaf is folded
 //    with four independent accumulators (to hide latency), and leaf results
-//    are merged pairwise as a balanced tree. The tree keeps the rounding
-//    error of a sum of n terms at O(16 + log n) ulps instead of O(n / lanes),
-//    and it is the same merge that splits a row across threads.
+//    are merged pairwise as a tree of depth ceil(log2(leaves)). The tree
+//    keeps the rounding error of a sum of n terms at O(16 + log n) ulps
+//    instead of O(n / lanes), and it is the same merge that splits a row
+//    across threads. ReduceLeaves walks the leaves in one loop, so the
+//    accumulator's constants are loaded once per row and stay in registers.
 //  - A *map* walks the row once more and writes y.
-//  - Tails (the last n % lanes elements) go through a small stack buffer, so
-//    no target ever touches memory outside [x, x + n) and [y, y + n).
+//  - Tails (the last n % lanes elements) are masked loads and stores where
+//    the hardware suppresses faults on the lanes left out (AVX-512, SVE, and
+//    AVX2 for float), and go through a small stack buffer elsewhere, so no
+//    target ever touches memory outside [x, x + n) and [y, y + n).
 
 #if defined(SOFTKERN_DETAIL_SOFTMAX_ROWS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SOFTKERN_DETAIL_SOFTMAX_ROWS_INL_HPP_
@@ -185,21 +189,47 @@ constexpr bool kHasBf16Instruction = false;
 HWY_INLINE void StoreBf16ByInstruction(DF d, VF v, hwy::bfloat16_t* p) { StoreElements(d, v, p); }
 #endif
 
-// The tail (fewer than a vector of elements) through a stack buffer, so no
-// target touches memory outside the row; lanes past `count` read `fill`.
+// Whether the tail of a row of T is read and written with masked loads and
+// stores: AVX-512 and SVE suppress faults on the lanes left out, and so does
+// AVX2's vmaskmovps (float only: AVX2 has no 16-bit masked store). NEON and
+// the scalar target go through a stack buffer.
+template <class T>
+constexpr bool MaskedTails() {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_HAVE_SCALABLE
+  return true;
+#elif HWY_TARGET == HWY_AVX2
+  return std::is_same_v<T, float>;
+#else
+  return false;
+#endif
+}
+
+// The tail (fewer than a vector of elements), touching no memory outside the
+// row; lanes past `count` read `fill`.
 template <class T>
 HWY_INLINE VF LoadTail(DF d, const T* p, std::size_t count, float fill) {
-  HWY_ALIGN float buf[hn::MaxLanes(DF())];
-  const std::size_t lanes = hn::Lanes(d);
-  for (std::size_t i = 0; i < lanes; ++i) buf[i] = fill;
-  if constexpr (std::is_same_v<T, float>) {
-    std::memcpy(buf, p, count * sizeof(float));
-    return hn::Load(d, buf);
+  if constexpr (MaskedTails<T>()) {
+    const auto in_row = hn::FirstN(d, count);
+    if constexpr (std::is_same_v<T, float>) {
+      return hn::IfThenElse(in_row, hn::MaskedLoad(in_row, d, p), hn::Set(d, fill));
+    } else {
+      const hn::Rebind<std::uint16_t, DF> du16;
+      const auto bits = hn::MaskedLoad(hn::FirstN(du16, count), du16, reinterpret_cast<const std::uint16_t*>(p));
+      return hn::IfThenElse(in_row, WidenToFloat<T>(d, hn::BitCast(DT<T>(), bits)), hn::Set(d, fill));
+    }
   } else {
-    HWY_ALIGN T narrow[hn::MaxLanes(DF())];
-    hn::StoreU(NarrowFromFloat<T>(d, hn::Load(d, buf)), DT<T>(), narrow);
-    std::memcpy(narrow, p, count * sizeof(T));
-    return LoadElements(d, static_cast<const T*>(narrow));
+    HWY_ALIGN float buf[hn::MaxLanes(DF())];
+    const std::size_t lanes = hn::Lanes(d);
+    for (std::size_t i = 0; i < lanes; ++i) buf[i] = fill;
+    if constexpr (std::is_same_v<T, float>) {
+      std::memcpy(buf, p, count * sizeof(float));
+      return hn::Load(d, buf);
+    } else {
+      HWY_ALIGN T narrow[hn::MaxLanes(DF())];
+      hn::StoreU(NarrowFromFloat<T>(d, hn::Load(d, buf)), DT<T>(), narrow);
+      std::memcpy(narrow, p, count * sizeof(T));
+      return LoadElements(d, static_cast<const T*>(narrow));
+    }
   }
 }
 
@@ -214,16 +244,28 @@ HWY_INLINE void StreamElements(DF d, VF v, T* p) {
 
 template <class T>
 HWY_INLINE void StoreTail(DF d, VF v, T* p, std::size_t count) {
-  HWY_ALIGN T buf[hn::MaxLanes(DF())];
-  StoreElements(d, v, static_cast<T*>(buf));
-  std::memcpy(p, buf, count * sizeof(T));
+  if constexpr (MaskedTails<T>()) {
+    if constexpr (std::is_same_v<T, float>) {
+      hn::BlendedStore(v, hn::FirstN(d, count), d, p);
+    } else {
+      const hn::Rebind<std::uint16_t, DF> du16;
+      hn::BlendedStore(hn::BitCast(du16, NarrowFromFloat<T>(d, v)), hn::FirstN(du16, count), du16,
+                       reinterpret_cast<std::uint16_t*>(p));
+    }
+  } else {
+    HWY_ALIGN T buf[hn::MaxLanes(DF())];
+    StoreElements(d, v, static_cast<T*>(buf));
+    std::memcpy(p, buf, count * sizeof(T));
+  }
 }
 
 // Software prefetch of the lines kPrefetchBytes ahead of the 4 vectors at p.
 // Hardware prefetchers follow a stream, but a pass that computes between its
 // loads keeps too few misses in flight to draw the bandwidth a plain copy
 // gets; asking early restores that. Prefetches never fault, so running past
-// the end of the row is harmless (the address is formed as an integer).
+// the end of the row is harmless (the address is formed as an integer). A
+// call whose rows fit in the per-core L2 makes none (RowParams::prefetch):
+// there they would only take load slots.
 constexpr std::size_t kPrefetchBytes = 4096;
 template <class T>
 HWY_INLINE void PrefetchAhead(DF d, const T* p) {
@@ -235,20 +277,20 @@ HWY_INLINE void PrefetchAhead(DF d, const T* p) {
 
 // Folds x[0, count) into `Acc::State` with four independent accumulators.
 // `acc.Add<kStore>(state, v)` returns the value that kStore stores at the
-// same place in `y` (and is free not to form it without kStore) (the reload algorithm stores while it sums). The tail is padded with
-// -inf, which every accumulator ignores (max) or maps to 0 (exp). Not inlined:
-// each pass's inner loop is one named function, which is what
-// scripts/instruction_bound.py finds and counts in the disassembly; the call
-// is once per leaf of 64 vectors. The accumulator is copied into a local so
-// that its constants stay in registers across y's stores.
-template <bool kStore, class Acc, class T>
-HWY_NOINLINE typename Acc::State FoldBlock(DF d, const Acc& acc_in, const T* x, T* y, std::size_t count) {
-  const Acc acc = acc_in;
+// same place in `y` (and is free not to form it without kStore): the reload
+// algorithm stores while it sums. The tail is padded with -inf, which every
+// accumulator ignores (max) or maps to 0 (exp). kPrefetch: PrefetchAhead
+// every four vectors.
+template <bool kStore, bool kPrefetch, class Acc, class T>
+HWY_INLINE typename Acc::State FoldLeaf(DF d, const Acc& acc, const T* x, T* y, std::size_t count) {
   const std::size_t N = hn::Lanes(d);
   typename Acc::State s0 = acc.Init(d), s1 = acc.Init(d), s2 = acc.Init(d), s3 = acc.Init(d);
   std::size_t i = 0;
+  // Kept a loop where a leaf's count is known (LeafElements): fully unrolled
+  // it would add nothing but code.
+#pragma GCC unroll 1
   for (; i + 4 * N <= count; i += 4 * N) {
-    PrefetchAhead(d, x + i);
+    if (kPrefetch) PrefetchAhead(d, x + i);
     const VF r0 = acc.template Add<kStore>(d, s0, LoadElements(d, x + i));
     const VF r1 = acc.template Add<kStore>(d, s1, LoadElements(d, x + i + N));
     const VF r2 = acc.template Add<kStore>(d, s2, LoadElements(d, x + i + 2 * N));
@@ -271,8 +313,19 @@ HWY_NOINLINE typename Acc::State FoldBlock(DF d, const Acc& acc_in, const T* x, 
   return acc.Merge(d, acc.Merge(d, s0, s1), acc.Merge(d, s2, s3));
 }
 
-// The reduction tree over x[0, n): leaves of LeafElements(d), merged pairwise.
-// `acc.Leaf` folds one leaf (FoldBlock, or two folds for the online algorithm).
+// FoldLeaf as a function of its own (one leaf, prefetching), for callers
+// that fold a block by itself. The accumulator is copied into a local so
+// that its constants stay in registers across y's stores.
+template <bool kStore, class Acc, class T>
+HWY_NOINLINE typename Acc::State FoldBlock(DF d, const Acc& acc_in, const T* x, T* y, std::size_t count) {
+  const Acc acc = acc_in;
+  return FoldLeaf<kStore, true>(d, acc, x, y, count);
+}
+
+// The reduction tree over x[0, n): leaves of LeafElements(d), merged pairwise
+// with the halves split at a leaf boundary. `acc.Leaf` folds one leaf
+// (FoldBlock, or two folds for the online algorithm). The softmax passes use
+// ReduceLeaves, which merges in the same depth without a call per leaf.
 template <class Acc, class T>
 HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T* y, std::size_t n) {
   const std::size_t leaf = LeafElements(d);
@@ -284,12 +337,81 @@ HWY_NOINLINE typename Acc::State ReduceTree(DF d, const Acc& acc, const T* x, T*
   return acc.Merge(d, left, right);
 }
 
+// Where ReduceLeaves keeps a merged run of leaves: a State that is a vector
+// goes through StoredVF (an SVE vector cannot be an array element); State
+// structs already hold StoredVFs.
+template <class State>
+struct StateSlot {
+  State state;
+  HWY_INLINE void Put(DF d, const State& s) {
+    (void)d;
+    state = s;
+  }
+  HWY_INLINE State Get(DF d) const {
+    (void)d;
+    return state;
+  }
+};
+template <>
+struct StateSlot<VF> {
+  StoredVF state;
+  HWY_INLINE void Put(DF d, VF s) { state = StoredVF(d, s); }
+  HWY_INLINE VF Get(DF d) const { return state.Get(d); }
+};
+
+// ReduceLeaves with its prefetching fixed at compile time.
+template <bool kStore, bool kPrefetch, class Acc, class T>
+HWY_INLINE typename Acc::State ReduceLeavesOf(DF d, const Acc& acc, const T* x, T* y, std::size_t n) {
+  using State = typename Acc::State;
+  const std::size_t leaf = LeafElements(d);
+  if (n <= leaf) return acc.template FoldLeafOf<kStore, kPrefetch>(d, x, y, n);
+  // merged[k] holds the merge of 2^k consecutive leaves while bit k of
+  // `leaves` is set: each new leaf merges with the runs of its own size
+  // before it, as a binary counter carries, and the runs left at the end
+  // merge from the shortest up, so every leaf result passes through at most
+  // ceil(log2(leaves)) merges: the depth of a balanced tree.
+  StateSlot<State> merged[64];
+  std::size_t leaves = 0;
+  for (std::size_t i = 0; i < n; i += leaf) {
+    const std::size_t count = HWY_MIN(leaf, n - i);
+    State s = acc.template FoldLeafOf<kStore, kPrefetch>(d, x + i, kStore ? y + i : static_cast<T*>(nullptr), count);
+    std::size_t k = 0;
+    for (; (leaves >> k) & 1; ++k) s = acc.Merge(d, merged[k].Get(d), s);
+    merged[k].Put(d, s);
+    ++leaves;
+  }
+  // The runs left, the latest (shortest) first: earlier elements stay left.
+  std::size_t k = 0;
+  while (((leaves >> k) & 1) == 0) ++k;
+  State total = merged[k].Get(d);
+  for (++k; (leaves >> k) != 0; ++k) {
+    if ((leaves >> k) & 1) total = acc.Merge(d, merged[k].Get(d), total);
+  }
+  return total;
+}
+
+// The reduction of x[0, n) (and, with kStore, the values stored to y[0, n)),
+// leaf by leaf in one loop: acc is copied into a local once, so its
+// constants stay in registers across every leaf and y's stores, and no call
+// is made per leaf. prefetch: PrefetchAhead in the leaves (RowParams).
+// `Acc::FoldLeafOf<kStore, kPrefetch>` folds one leaf (FoldLeaf, or two
+// folds for the two-pass and online algorithms). Not inlined: each
+// reduction pass is one named function, which scripts/instruction_bound.py
+// finds and counts in the disassembly.
+template <bool kStore, class Acc, class T>
+HWY_NOINLINE typename Acc::State ReduceLeaves(DF d, const Acc& acc_in, const T* x, T* y, std::size_t n,
+                                              bool prefetch) {
+  const Acc acc = acc_in;
+  if (prefetch) return ReduceLeavesOf<kStore, true>(d, acc, x, y, n);
+  return ReduceLeavesOf<kStore, false>(d, acc, x, y, n);
+}
+
 // y[i, n) = f(x[i, n)), four vectors per iteration, then single vectors, then
 // the tail. f must be elementwise, so that the result does not depend on
 // where vectors start. kStream picks non-temporal stores for the whole
 // vectors (MapRow says when); kBf16Instruction: bf16 rows rounded by
-// StoreBf16ByInstruction.
-template <bool kStream, class T, class F, bool kBf16Instruction = false>
+// StoreBf16ByInstruction; kPrefetch: PrefetchAhead every four vectors.
+template <bool kStream, class T, class F, bool kBf16Instruction = false, bool kPrefetch = true>
 HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, const F& f) {
   const std::size_t N = hn::Lanes(d);
   const auto store = [d](VF v, T* p) {
@@ -302,7 +424,7 @@ HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, co
     }
   };
   for (; i + 4 * N <= n; i += 4 * N) {
-    PrefetchAhead(d, x + i);
+    if (kPrefetch) PrefetchAhead(d, x + i);
     const VF r0 = f(LoadElements(d, x + i));
     const VF r1 = f(LoadElements(d, x + i + N));
     const VF r2 = f(LoadElements(d, x + i + 2 * N));
@@ -316,7 +438,7 @@ HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, co
   if (i < n) StoreTail(d, f(LoadTail(d, x + i, n - i, -kInf)), y + i, n - i);
 }
 
-// y[i] = f(x[i]) for i in [0, n). Not inlined, like FoldBlock (one named
+// y[i] = f(x[i]) for i in [0, n). Not inlined, like ReduceLeaves (one named
 // function per map); f is copied into a local and captures its constants by
 // value, so they stay in registers.
 //
@@ -328,8 +450,10 @@ HWY_INLINE void MapFrom(DF d, const T* x, T* y, std::size_t i, std::size_t n, co
 // tail path. In place (x == y, and always in the reload algorithm's final
 // pass) the lines of y were just read, so there is no read-for-ownership to
 // save and a non-temporal store would only evict them: plain stores then.
+// prefetch: PrefetchAhead in the plain-store loops (RowParams::prefetch;
+// streamed rows are beyond the last-level cache and always prefetch).
 template <class T, class F>
-HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f_in) {
+HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, bool prefetch, const F& f_in) {
   const F f = f_in;
   const auto y_address = reinterpret_cast<std::uintptr_t>(y);
   // Streaming stores are for float rows (a 16-bit vector is half a line).
@@ -345,9 +469,32 @@ HWY_NOINLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, con
     return;
   }
   if constexpr (kHasBf16Instruction && std::is_same_v<T, hwy::bfloat16_t>) {
-    if (g_use_avx512_bf16.load(std::memory_order_relaxed)) return MapFrom<false, T, F, true>(d, x, y, 0, n, f);
+    if (g_use_avx512_bf16.load(std::memory_order_relaxed)) {
+      if (prefetch) return MapFrom<false, T, F, true, true>(d, x, y, 0, n, f);
+      return MapFrom<false, T, F, true, false>(d, x, y, 0, n, f);
+    }
   }
-  MapFrom<false>(d, x, y, 0, n, f);
+  if (prefetch) return MapFrom<false, T, F, false, true>(d, x, y, 0, n, f);
+  MapFrom<false, T, F, false, false>(d, x, y, 0, n, f);
+}
+
+// MapRow, prefetching.
+template <class T, class F>
+HWY_INLINE void MapRow(DF d, const T* x, T* y, std::size_t n, bool stream, const F& f) {
+  MapRow(d, x, y, n, stream, /*prefetch=*/true, f);
+}
+
+// The sum of v's lanes in double: a tree of adds (two halves widened to
+// double, then the target's lane reduction), not a chain of one add per lane.
+HWY_INLINE double SumOfLanesInDouble(DF d, VF v) {
+#if HWY_TARGET == HWY_SCALAR
+  return static_cast<double>(hn::GetLane(v));
+#else
+  const hn::Half<DF> dh;
+  const hn::Rebind<double, hn::Half<DF>> dd;
+  const auto sum = hn::Add(hn::PromoteTo(dd, hn::LowerHalf(dh, v)), hn::PromoteTo(dd, hn::UpperHalf(dh, v)));
+  return hn::GetLane(hn::SumOfLanes(dd, sum));
+#endif
 }
 
 }  // namespace HWY_NAMESPACE

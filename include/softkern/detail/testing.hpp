@@ -19,6 +19,23 @@ void exp_for_testing(const float* x, float* y, std::size_t n);
 // function in its KernelTable): what forcing a target really switched to.
 std::size_t vector_bytes_for_testing();
 
+// One pass of a float32 softmax on the active target, alone, for the bench's
+// per-pass rows (bench/softmax_cost_bench.cpp): the same kernel call the
+// driver makes (row_driver.hpp), with the totals a pass needs given instead
+// of found. Returns the pass's statistic: the max, the sum (the two-pass
+// mantissa with `exponent`), or 0 for a map.
+enum class SoftmaxPass : int {
+  kMax,          // the three-pass max (also the first loop of a two-pass leaf)
+  kSum,          // recompute: sum of e^{x - max}
+  kSumAndStore,  // reload: sum of e^{x - max}, stored to y
+  kTwoPassSum,   // two-pass: the (mantissa, exponent) pair
+  kMapExp,       // recompute: y = e^{x - max} / sum
+  kMapScale,     // reload: y *= 2^-24 / sum, in place (sum = 2^-24 leaves y as it is)
+  kTwoPassMap,   // two-pass: y = e^x / (sum 2^exponent)
+};
+double softmax_pass_for_testing(SoftmaxPass pass, const float* x, float* y, std::size_t n, float max, double sum,
+                                double exponent, double* exponent_out);
+
 }  // namespace detail
 }  // namespace softkern
 
