@@ -34,7 +34,8 @@ Status CheckCrossEntropyOptions(const CrossEntropyOptions& o, std::size_t vocab,
   }
   SoftmaxOptions forward;
   forward.temperature = o.temperature;
-  if (Status s = MakeRowParams(forward, vocab, &call->params.exp); !s.ok()) return s;
+  // Only the temperature's constants are used: no kernel table is needed.
+  if (Status s = MakeRowParams(forward, vocab, nullptr, &call->params.exp); !s.ok()) return s;
   if (!(o.temperature >= 0x1p-8f && o.temperature <= 0x1p8f)) {
     return Status(StatusCode::kBadTemperature, "cross_entropy: temperature must be in [2^-8, 2^8] (1/256 to 256)");
   }

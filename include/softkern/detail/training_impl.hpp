@@ -59,7 +59,8 @@ Status SoftmaxBackwardRows(const void* y, std::size_t y_stride, const void* dy, 
   SoftmaxOptions forward;
   forward.temperature = options.temperature;
   RowParams temperature;
-  if (Status s = MakeRowParams(forward, cols, &temperature); !s.ok()) return s;
+  // Only the temperature's constants are used: no kernel table is needed.
+  if (Status s = MakeRowParams(forward, cols, nullptr, &temperature); !s.ok()) return s;
   if (rows == 0 || cols == 0) return Status::Ok();
   if (y == nullptr || dy == nullptr || dx == nullptr) {
     return Status(StatusCode::kNullPointer, "softmax_backward: y, dy or dx is null with rows * cols > 0");
