@@ -383,17 +383,11 @@ void BenchLinear(benchmark::State& state, Isa isa, std::size_t L, std::size_t th
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * L));
 }
 
-std::vector<Isa> Isas() {
-  Isa isas[softkern::kIsaCount];
-  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
-  return std::vector<Isa>(isas, isas + count);
-}
-
 }  // namespace
 
 void RegisterAttentionBenchmarks(bool smoke) {
   auto reg = [](const std::string& name, auto&& fn) { Register(name, fn, benchmark::kMillisecond); };
-  const std::vector<Isa> isas = Isas();
+  const std::vector<Isa> isas = SupportedIsas();
   std::vector<std::size_t> thread_counts = {1};
   if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());
   auto tn = [](std::size_t threads) { return "/threads:" + std::to_string(threads); };

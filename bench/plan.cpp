@@ -93,6 +93,21 @@ std::string PartOf(const std::string& name) {
   return first;
 }
 
+std::vector<softkern::Isa> SupportedIsas() {
+  softkern::Isa isas[softkern::kIsaCount];
+  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
+  return std::vector<softkern::Isa>(isas, isas + count);
+}
+
+std::vector<softkern::Isa> VectorIsas() {
+  std::vector<softkern::Isa> out;
+  for (softkern::Isa isa : SupportedIsas()) {
+    if (isa != softkern::Isa::kScalar) out.push_back(isa);
+  }
+  if (out.empty()) out = SupportedIsas();
+  return out;
+}
+
 std::string HumanCount(unsigned long long n) {
   if (n >= (1ull << 20) && n % (1ull << 20) == 0) return std::to_string(n >> 20) + " Mi";
   if (n >= (1ull << 10) && n % (1ull << 10) == 0) return std::to_string(n >> 10) + " Ki";

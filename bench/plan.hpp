@@ -12,6 +12,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <softkern/dispatch.hpp>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +42,12 @@ std::vector<std::string> Planned(const std::string& filter);
 
 // The part of the bench a benchmark belongs to, from its name.
 std::string PartOf(const std::string& name);
+
+// The targets this CPU runs, best first (scalar last).
+std::vector<softkern::Isa> SupportedIsas();
+// The same without scalar (only scalar where nothing else runs): the targets
+// the families that compare vector code run on.
+std::vector<softkern::Isa> VectorIsas();
 
 // 1024 -> "1 Ki", 16777216 -> "16 Mi", 1000 -> "1000".
 std::string HumanCount(unsigned long long n);

@@ -332,10 +332,7 @@ void RegisterSamplingBenchmarks(bool smoke) {
 #ifdef SOFTKERN_BENCH_HAVE_TORCH
   torch = MakeTorchSamplerPeer();
 #endif
-  std::vector<Isa> isas;
-  for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kSve2, Isa::kSve, Isa::kNeon}) {
-    if (softkern::isa_supported(isa)) isas.push_back(isa);
-  }
+  const std::vector<Isa> isas = VectorIsas();
   std::vector<std::size_t> thread_counts = {1};
   if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());
   const std::vector<std::size_t> sizes = smoke ? std::vector<std::size_t>{4096} : std::vector<std::size_t>{151936, 256000};

@@ -418,20 +418,19 @@ void BenchGqaDecode(benchmark::State& state, Isa isa, ElementType type, std::siz
   }
 }
 
-std::vector<Isa> VectorIsas() {
-  Isa isas[softkern::kIsaCount];
-  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
-  std::vector<Isa> out;
-  for (std::size_t i = 0; i < count; ++i)
-    if (isas[i] != Isa::kScalar) out.push_back(isas[i]);
-  return out;
-}
-
 }  // namespace
 
 void RegisterServingBenchmarks(bool smoke) {
-  if (smoke) return;  // gigabytes of K/V: not a CI smoke test
   auto reg = [](const std::string& name, auto&& fn) { Register(name, fn, benchmark::kMillisecond); };
+  if (smoke) {
+    // The batches hold gigabytes of K/V: the smoke run times one short
+    // grouped-query decode, so that the serving code still runs in CI.
+    for (Isa isa : VectorIsas()) {
+      reg(std::string("serving_gqa_decode/") + softkern::isa_name(isa) + "/bf16/n=1024/H=32/Hk=8/d=128/threads:1",
+          [=](benchmark::State& s) { BenchGqaDecode(s, isa, ElementType::kBFloat16, 1024, 1); });
+    }
+    return;
+  }
   std::vector<std::size_t> thread_counts = {1};
   if (softkern::default_executor().concurrency() > 1) thread_counts.push_back(softkern::default_executor().concurrency());
   auto tn = [](std::size_t threads) { return "/threads:" + std::to_string(threads); };

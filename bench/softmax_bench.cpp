@@ -271,8 +271,6 @@ double TwinSecondsFor(Traffic traffic, std::size_t rows, std::size_t cols) {
   return Median(seconds);
 }
 
-std::vector<Isa> SupportedIsas();
-
 // Median seconds of one softkern call on float32 rows of the shared buffers
 // (7 timings after a warm-up) with `options` on `isa`, measured once per
 // (isa, algorithm, shape) and kept: the reference of the ratio counters
@@ -463,12 +461,6 @@ void BenchPeer(benchmark::State& state, PeerSoftmax* peer, std::size_t rows, std
 }
 
 // ------------------------------------------------------------- registration
-
-std::vector<Isa> SupportedIsas() {
-  Isa isas[softkern::kIsaCount];
-  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
-  return std::vector<Isa>(isas, isas + count);
-}
 
 constexpr Algorithm kAlgorithms[] = {Algorithm::kThreePassRecompute, Algorithm::kThreePassReload,
                                      Algorithm::kTwoPass, Algorithm::kOnline, Algorithm::kAuto};

@@ -188,16 +188,6 @@ void BenchPass(benchmark::State& state, Isa isa, SoftmaxPass pass, std::size_t n
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
 }
 
-std::vector<Isa> VectorIsas() {
-  Isa isas[softkern::kIsaCount];
-  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
-  std::vector<Isa> out;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (isas[i] != Isa::kScalar) out.push_back(isas[i]);
-  }
-  return out;
-}
-
 }  // namespace
 
 void RegisterSoftmaxCostBenchmarks(bool smoke) {

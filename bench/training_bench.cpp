@@ -443,16 +443,6 @@ void BenchCe(benchmark::State& state, Isa isa, CeShape s, std::size_t threads, P
 
 // ------------------------------------------------------------ registration
 
-std::vector<Isa> VectorIsas() {
-  Isa isas[softkern::kIsaCount];
-  const std::size_t count = softkern::supported_isas(isas, softkern::kIsaCount);
-  std::vector<Isa> out;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (isas[i] != Isa::kScalar) out.push_back(isas[i]);
-  }
-  if (out.empty() && count > 0) out.push_back(isas[0]);
-  return out;
-}
 
 // Every row also reports the fastest repetition ("_min"): on a shared
 // machine the median carries other processes' time, the minimum the least

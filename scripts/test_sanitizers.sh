@@ -7,6 +7,9 @@
 #      tests, and the tests of work split across threads (softmax rows and
 #      long rows, attention, the training kernels' rows and chunks).
 # Prints each CTest summary line; exits non-zero on any failure or report.
+# clang++-14 by default: under -fsanitize, g++ 12 compiles the translation
+# unit that holds every kernel of every target several times slower
+# (docs/reliability.md has the times).
 #
 #   scripts/test_sanitizers.sh [--work DIR] [--compiler g++|clang++-14] [--only asan|tsan]
 #                              [--sweep full|boundaries]
@@ -19,7 +22,7 @@
 # native suite. scripts/test_full.sh runs it.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work="$repo/build-sanitizers" cxx=g++ only="" sweep=boundaries
+work="$repo/build-sanitizers" cxx=clang++-14 only="" sweep=boundaries
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --work) work=$2; shift 2 ;;
