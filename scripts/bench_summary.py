@@ -12,15 +12,23 @@ Writes into --out (default: the JSON's folder) and prints:
               the memory roofline (the twin of that algorithm), of the
               compute bound (scripts/instruction_bound.py), and its speed-up
               over each peer; attention prefill against the FMA peak and the
-              peers, decode against the K/V twin;
+              peers, decode against the K/V twin; serving (batched, paged,
+              mixed and grouped-query decode) against the K/V twin and the
+              loops a caller writes; sampling against the sort reference,
+              PyTorch and softmax; training (softmax backward,
+              cross-entropy) against the twin and PyTorch, with the peak
+              extra memory; each section only when its rows ran;
   *.png       the charts of scripts/plot_bench.py (bandwidth per target,
               speed-up over the peers, attention), if matplotlib is there.
-All figures are medians of the bench's repetitions.
+All figures are medians of the bench's repetitions; the training table adds
+the ratios of the fastest ones (the "min" aggregates) when the JSON has them.
 """
 import argparse
+import collections
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -173,6 +181,196 @@ def attention_section(medians, best_isa):
     return out, headline
 
 
+# Names of the serving, sampling and training rows (bench/serving_bench.cpp,
+# sampling_bench.cpp, training_bench.cpp). Every group but "isa" keys a row.
+SERVING_DECODE = re.compile(r"serving_decode/(?P<isa>\w+)/(?P<kv>\w+)/(?P<layout>paged|dense)/B=(?P<batch>\d+)/"
+                            r".*threads:(?P<threads>\d+)$")
+SERVING_MIXED = re.compile(r"serving_mixed/(?P<isa>\w+)/(?P<kv>\w+)/prefill=(?P<prefill>\d+)\+decode=(?P<decode>\d+)/"
+                           r".*threads:(?P<threads>\d+)$")
+SERVING_GQA = re.compile(r"serving_gqa_decode/(?P<isa>\w+)/(?P<kv>\w+)/n=(?P<n>\d+)/.*threads:(?P<threads>\d+)$")
+SAMPLE = re.compile(r"sample/(?P<isa>\w+)/(?P<type>\w+)/(?P<filter>[\w.]+)/n=(?P<n>\d+)/threads:(?P<threads>\d+)$")
+TRAINING = re.compile(r"(?P<kind>softmax_backward|log_softmax_backward|cross_entropy)/(?P<isa>\w+)/"
+                      r"(?P<placement>in_place/|apart/|)(?P<rows>\d+)x(?P<cols>\d+)/threads:(?P<threads>\d+)$")
+KV_ORDER = ["f32", "bf16", "f16", "int8", "fp8_e4m3"]
+SAMPLE_FILTERS = ["topk50_topp0.9", "minp0.05", "topp0.9"]
+TRAINING_KINDS = {"softmax_backward": "softmax backward", "log_softmax_backward": "log-softmax backward",
+                  "cross_entropy": "cross-entropy"}
+
+
+def by_target(medians, pattern):
+    """{key: {isa: benchmark}} of the rows whose name matches pattern; the key
+    is the pattern's groups but "isa", in order, numbers as int."""
+    rows = collections.defaultdict(dict)
+    for name, b in medians.items():
+        if m := pattern.match(name):
+            groups = m.groupdict()
+            isa = groups.pop("isa")
+            rows[tuple(int(v) if v.isdigit() else v for v in groups.values())][isa] = b
+    return rows
+
+
+def targets_of(cells, best_isa):
+    """The targets in these {isa: benchmark} cells, best first, and the one
+    the single-target columns show."""
+    isas = [i for i in plot_bench.ISA_ORDER if any(i in c for c in cells)]
+    return isas, best_isa if best_isa in isas else isas[0]
+
+
+def order_of(value, known):
+    return known.index(value) if value in known else len(known)
+
+
+def serving_section(medians, best_isa):
+    decode, mixed, gqa = (by_target(medians, p) for p in (SERVING_DECODE, SERVING_MIXED, SERVING_GQA))
+    if not decode and not mixed and not gqa:
+        return [], []
+    isas, best = targets_of([*decode.values(), *mixed.values(), *gqa.values()], best_isa)
+    out = ["## Serving: batched, paged and grouped-query attention", "",
+           f"Decode of a batch of sequences (paged block tables or one dense tensor), a mixed batch (one "
+           f"prefill beside decodes) and grouped-query decode of one sequence: per target the fraction of the "
+           f"K/V twin (the same K/V bytes read once, on the same threads); of {best}: GB/s of K and V read "
+           f"once, tokens/s, and its speed-up over the dense batch, over a call per KV head and a call per "
+           f"query head (the same heads), and over one thread.", ""]
+
+    def row(workload, kv, threads, cells):
+        mine = cells.get(best, {})
+        return ([workload, kv, str(threads)] + [fmt(cells.get(i, {}).get("roofline")) for i in isas]
+                + [fmt(mine["bytes_per_second"] / 1e9 if "bytes_per_second" in mine else None, "{:.1f}"),
+                   fmt(mine.get("items_per_second"), "{:.0f}")]
+                + [fmt(mine.get(c), "{:.2f}x")
+                   for c in ("vs_dense", "vs_kv_head_loop", "vs_query_head_loop", "speedup_vs_1t")])
+
+    decode_keys = sorted(decode, key=lambda k: (order_of(k[0], KV_ORDER), k[1] != "paged", k[2:]))
+    rows = [row(f"decode, B = {batch}, {layout}", kv, threads, decode[(kv, layout, batch, threads)])
+            for kv, layout, batch, threads in decode_keys]
+    rows += [row(f"prefill {p} + decode {d}", kv, threads, mixed[(kv, p, d, threads)])
+             for kv, p, d, threads in sorted(mixed)]
+    rows += [row(f"GQA decode, n = {plot_bench.human(n)}", kv, threads, gqa[(kv, n, threads)])
+             for kv, n, threads in sorted(gqa, key=lambda k: (order_of(k[0], KV_ORDER), k[1:]))]
+    head = ["workload", "K/V", "threads"] + [f"{i} of K/V twin" for i in isas] + [
+        f"GB/s ({best})", f"tokens/s ({best})", "vs dense", "vs call per KV head", "vs call per query head",
+        "vs one thread"]
+    out += [table(head, rows), ""]
+
+    headline = []
+    said = [k for k in decode_keys if k[-1] == 1 and best in decode[k]]
+    if said:
+        kv, layout, batch, threads = min(said, key=lambda k: k[:2] != ("bf16", "paged"))
+        mine = decode[(kv, layout, batch, threads)][best]
+        headline.append(f"- serving decode ({best}, {batch} sequences, {kv} K/V {layout}, one thread): "
+                        f"{fmt(mine.get('roofline'))} of the K/V twin, "
+                        f"{fmt(mine.get('items_per_second'), '{:.0f}')} tokens/s"
+                        + (f", {mine['vs_dense']:.2f}x the dense batch" if "vs_dense" in mine else ""))
+    said = [k for k in sorted(mixed) if k[-1] > 1 and best in mixed[k]]
+    if said:
+        kv, p, d, threads = said[-1]
+        mine = mixed[said[-1]][best]
+        headline.append(f"- serving mixed batch ({best}, prefill {p} + decode {d}, {threads} threads): "
+                        f"{fmt(mine.get('items_per_second'), '{:.0f}')} tokens/s, "
+                        f"{fmt(mine.get('speedup_vs_1t'), '{:.2f}x')} one thread")
+    said = [k for k in sorted(gqa, key=lambda k: (k[0] != "bf16", -k[1])) if k[-1] == 1 and best in gqa[k]]
+    if said:
+        kv, n, threads = said[0]
+        mine = gqa[said[0]][best]
+        headline.append(f"- serving GQA decode ({best}, {kv}, {plot_bench.human(n)} keys, one thread): "
+                        f"{fmt(mine.get('roofline'))} of the K/V twin, "
+                        f"{fmt(mine.get('vs_kv_head_loop'), '{:.2f}x')} a call per KV head, "
+                        f"{fmt(mine.get('vs_query_head_loop'), '{:.2f}x')} a call per query head")
+    return out, headline
+
+
+def sampling_section(medians, best_isa):
+    sample = by_target(medians, SAMPLE)
+    if not sample:
+        return [], []
+    isas, best = targets_of(sample.values(), best_isa)
+    keys = sorted(sample, key=lambda k: (k[2], order_of(k[0], KV_ORDER), order_of(k[1], SAMPLE_FILTERS), k))
+    out = ["## Sampling, one token from a row of logits", "",
+           f"softkern::sample (softmax, the filter, the draw): microseconds per draw per target; a peer's column "
+           f"= its time / softkern's on {best} (above 1: softkern is faster): the sort reference (std::sort or "
+           f"std::partial_sort, one thread) and PyTorch as vLLM's CPU sampler composes it (one intra-op "
+           f"thread); *softmaxes* = the draw's time / softkern::softmax's over the same row.", ""]
+    rows = []
+    for dtype, name, n, threads in keys:
+        cells = sample[(dtype, name, n, threads)]
+        mine = cells.get(best, {})
+        rows.append([f"{n:,}", dtype, name, str(threads)]
+                    + [fmt(plot_bench.seconds(cells[i]) * 1e6 if i in cells else None, "{:.1f}") for i in isas]
+                    + [fmt(mine.get("vs_sort_reference"), "{:.2f}x"), fmt(mine.get("vs_pytorch"), "{:.2f}x"),
+                       fmt(mine.get("vs_softmax"))])
+    head = ["logits", "type", "filter", "threads"] + [f"µs ({i})" for i in isas] + [
+        f"sort reference ({best})", f"PyTorch ({best})", f"softmaxes ({best})"]
+    out += [table(head, rows), ""]
+
+    # The headline: each filter on the longest row, float32 if measured, one thread.
+    said = [k for k in keys if k[-1] == 1 and best in sample[k]]
+    if not said:
+        return out, []
+    dtype, _, n, _ = min(said, key=lambda k: (-k[2], k[0] != "f32"))
+    parts = [f"{k[1]} {fmt(sample[k][best].get('vs_pytorch'), '{:.2f}x')} PyTorch, "
+             f"{fmt(sample[k][best].get('vs_sort_reference'), '{:.2f}x')} the sort reference"
+             for k in said if k[0] == dtype and k[2] == n]
+    return out, [f"- sampling ({best}, {dtype}, {n:,} logits, one thread): " + "; ".join(parts)]
+
+
+def training_section(medians, minima, best_isa):
+    """minima: the "min" aggregates (fastest repetition) the training rows
+    report besides the median; with them the fastest-repetition columns."""
+    rows_of = by_target(medians, TRAINING)
+    if not rows_of:
+        return [], []
+    isas, best = targets_of(rows_of.values(), best_isa)
+    keys = sorted(rows_of, key=lambda k: (order_of(k[0], list(TRAINING_KINDS)), k[1], k[2] * k[3], k[4]))
+    has_minima = any(name in minima for name in medians if TRAINING.match(name))
+    out = ["## Training: softmax backward and cross-entropy", "",
+           f"Softmax and log-softmax backward, cross-entropy forward + backward (gradient in place over the "
+           f"logits or apart): per target the fraction of the roofline twin (the same passes over the same "
+           f"bytes, trivial arithmetic, same threads); of {best}: GB/s (each input read once, the output "
+           f"written once), PyTorch's time / softkern's at the same thread count (above 1: softkern is "
+           f"faster), and the most memory the call held beyond its inputs and outputs, beside PyTorch's."
+           + (" *Fastest*: the same ratios of the fastest repetitions (the `min` aggregates), which carry the "
+              "least of other processes' time on a shared machine." if has_minima else ""), ""]
+
+    def names(kind, placement, rows, cols, threads):
+        shape = f"{rows}x{cols}/threads:{threads}"
+        twin = f"cross_entropy_twin/{placement}{shape}" if kind == "cross_entropy" else f"backward_twin/{kind}/{shape}"
+        return f"{kind}/{best}/{placement}{shape}", twin, f"peer/pytorch/{kind}/{shape}"
+
+    def ratio(of, to):
+        return plot_bench.seconds(of) / plot_bench.seconds(to) if of and to else None
+
+    rows, headline = [], {}
+    for key in keys:
+        kind, placement, r, c, threads = key
+        cells, (kernel, twin, peer) = rows_of[key], names(*key)
+        mine = cells.get(best, {})
+        fastest_twin = ratio(minima.get(twin), minima.get(kernel))
+        fastest_peer = ratio(minima.get(peer), minima.get(kernel))
+        label = TRAINING_KINDS[kind] + (" " + placement.rstrip("/").replace("_", " ") if placement else "")
+        row = [label, f"{r} × {c:,}" if kind == "cross_entropy" else f"{r} × {plot_bench.human(c)}", str(threads)]
+        row += [fmt(cells.get(i, {}).get("roofline")) for i in isas]
+        row += [fmt(mine["bytes_per_second"] / 1e9 if "bytes_per_second" in mine else None, "{:.1f}"),
+                fmt(mine.get("vs_pytorch"), "{:.2f}x")]
+        row += [fmt(fastest_twin), fmt(fastest_peer, "{:.2f}x")] if has_minima else []
+        row += [fmt(mine.get("peak_extra_bytes"), "{:,.0f}"),
+                fmt(medians.get(peer, {}).get("peak_extra_bytes"), "{:,.0f}")]
+        rows.append(row)
+        # The headline: each kernel's largest shape on one thread (cross-entropy
+        # apart, the layout PyTorch's row computes).
+        if threads == 1 and mine and placement != "in_place/":
+            said = [f"{fmt(mine.get('roofline'))} of its twin"]
+            said += [f"{mine['vs_pytorch']:.2f}x PyTorch"] if "vs_pytorch" in mine else []
+            quickest = [f"{fastest_twin:.2f} of its twin"] if fastest_twin else []
+            quickest += [f"{fastest_peer:.2f}x PyTorch"] if fastest_peer else []
+            headline[kind] = (f"- {label} ({best}, {row[1]}, one thread): " + ", ".join(said)
+                              + (f" (fastest repetitions: {', '.join(quickest)})" if quickest else ""))
+    head = ["kernel", "shape", "threads"] + [f"{i} of twin" for i in isas] + [f"GB/s ({best})", f"PyTorch ({best})"]
+    head += ["of twin, fastest", "PyTorch, fastest"] if has_minima else []
+    head += [f"extra bytes ({best})", "PyTorch extra bytes"]
+    out += [table(head, rows), ""]
+    return out, list(headline.values())
+
+
 def softmax_headline(softkern, roofline, peers, best_isa):
     """The best target at the largest row length measured (out of the caches
     in a full run), and the speed-up over each peer at 16 Ki (in cache)."""
@@ -248,15 +446,21 @@ def main():
                  f"targets {context.get('softkern_targets', ' '.join(isas))}; run {context.get('date', '?')}; "
                  f"medians of {repetitions} repetition{'s' if repetitions > 1 else ''}.")
     lines.append("")
-    if not isas:
-        lines.append("No softkern softmax or attention results in this run (see --benchmark_filter).")
-    attention, attention_headline = attention_section(medians, best_isa)
-    headline = (softmax_headline(softkern, roofline, peers, best_isa) if softkern else []) + attention_headline
+    minima = {b.get("run_name", "").replace("/real_time", ""): b for b in benchmarks
+              if b.get("aggregate_name") == "min" and not b.get("error_occurred")}
+    sections = [attention_section(medians, best_isa), serving_section(medians, best_isa),
+                sampling_section(medians, best_isa), training_section(medians, minima, best_isa)]
+    if not softkern and not any(section for section, _ in sections):
+        lines.append("No softkern softmax, attention, serving, sampling or training results in this run "
+                     "(see --benchmark_filter).")
+    headline = (softmax_headline(softkern, roofline, peers, best_isa) if softkern else []) + [
+        line for _, said in sections for line in said]
     if headline:
         lines += headline + [""]
     if softkern:
         lines += softmax_section(softkern, roofline, peers, medians, bound)
-    lines += attention
+    for section, _ in sections:
+        lines += section
 
     summary = os.path.join(out_dir, "summary.md")
     with open(summary, "w") as f:
