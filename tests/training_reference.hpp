@@ -44,7 +44,7 @@ inline float round_to(ElementType type, float v) {
   switch (type) {
     case ElementType::kBFloat16: return softkern::to_float(softkern::to_bfloat16(v));
     case ElementType::kFloat16: return softkern::to_float(softkern::to_float16(v));
-    case ElementType::kFloat32: break;
+    default: break;  // float32
   }
   return v;
 }
@@ -148,6 +148,10 @@ inline BackwardReference reference_backward(const std::vector<float>& y, const s
       const Wide e = static_cast<Wide>(std::exp(static_cast<double>(yi)));
       ref.dx[i] = (dyi - e * ref.dot) * inv_t;
       ref.bound[i] = kU * inv_t * (4 * std::fabs(dyi) + e * (6 * std::fabs(ref.dot) + s * a));
+      // e^y in float is a subnormal for y < -87.3: its absolute error, up to
+      // a step, is scaled by D / T; and dy - e^y D may round into the
+      // subnormals before the 1/T scaling.
+      ref.bound[i] += inv_t * static_cast<Wide>(bound::kDenormalStep) * (2 * std::fabs(ref.dot) + 1);
     } else {
       ref.dx[i] = yi * inv_t * (dyi - ref.dot);
       ref.bound[i] = kU * std::fabs(yi) * inv_t * (4 * (std::fabs(dyi) + std::fabs(ref.dot)) + s * a);
@@ -309,7 +313,9 @@ inline CrossEntropyRowReference reference_cross_entropy_row(const std::vector<fl
       P[c] = (z[c] >= 0 ? 1 : R[c] * R[c]) / sum;
     } else {
       num[c] = z[c];
-      P[c] = std::exp(z[c] - ref.lse);
+      // Against zmax and the sum, not lse = zmax + log(sum): at |zmax| near
+      // 1e30, zmax + log(sum) rounds back to zmax even in long double.
+      P[c] = std::exp(z[c] - zmax) / sum;
     }
     const Wide p = stablemax ? stablemax_s(z[c]) / sum : P[c];
     zbar += p * std::fabs(z[c] - zmax);
@@ -348,7 +354,12 @@ inline CrossEntropyRowReference reference_cross_entropy_row(const std::vector<fl
     const Wide rel = stablemax ? 8 + (cap ? 8 : 0) : 12 + 2 * std::fabs(z[c] - zmax) + (cap ? 8 * std::fabs(z[c]) : 0);
     ref.grad_bound[c] = dcap[c] * (std::fabs(term_a) * (e_lse / kU + rel) * kU + 4 * kU * std::fabs(term_b) +
                                    2 * std::fabs(lambda * g_z) * inv_t * P[c] * e_lse) +
-                        kU * (2 + (cap ? 8 : 0)) * std::fabs(ref.grad[c]) +
+                        // dcap = 4e / (1 + e)^2, e = e^{-2|x|/cap}: the exponential's
+                        // argument rounded in float carries u 2|x|/cap into dcap.
+                        kU * std::fabs(ref.grad[c]) *
+                            (2 + (cap && std::isfinite(x[c]) ? 8 + 2 * std::fabs(static_cast<Wide>(x[c]) / o.softcap)
+                                  : cap                      ? 8
+                                                             : 0)) +
                         (1 + std::fabs(k * inv_t)) * 0x1p-148;  // p_i rounded into the subnormals, times a
   }
   return ref;

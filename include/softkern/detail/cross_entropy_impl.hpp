@@ -167,7 +167,8 @@ CrossEntropyJob::Row CrossEntropyJob::Finish(std::size_t r, const Stats& merged_
     // softmax), every logit -inf (0), or z near FLT_MAX or all far below 0:
     // redone in double.
     if (!nan_row && !StableMaxSumIsNormal(merged.sum)) {
-      RowParams plain = p.exp;
+      RowParams plain = p.exp;  // the temperature's constants only: the element type is the logits'
+      plain.element = p.element;
       plain.has_sink = false;
       if (c.softcap == 0.0 && HasPositiveInfinity(c.logits.At(r, 0), c.logits.cols, plain)) {
         nan_row = true;
@@ -222,7 +223,10 @@ CrossEntropyJob::Row CrossEntropyJob::Finish(std::size_t r, const Stats& merged_
     row.gradient.max = merged.max;
     row.gradient.inv_sum = 1.0 / merged.sum;
     r_t = 1.0;
-    p_t = std::exp(z_t - lse);
+    // Against the row's max and sum, as the map forms every other P: at
+    // |max| near 1e30, lse = max / T + log(sum) rounds back to max / T even
+    // in double, and exp(z_t - lse) would give the target P = 1.
+    p_t = std::exp(z_t - static_cast<double>(merged.max) * c.inv_temperature) / merged.sum;
   }
   const double w_smooth_t = t_masked ? 0.0 : w_t;
   row.has_target_grad = true;

@@ -114,7 +114,7 @@ HWY_NOINLINE void BackwardStatsOf(const T* y, const T* dy, std::size_t n, const 
   }
 }
 
-// dx = (y / T) (dy - D) (softmax) or (dy - e^y D) / T (log-softmax). At
+// dx = y ((dy - D) / T) (softmax) or (dy - e^y D) / T (log-softmax). At
 // T = 1 the factor is a multiply by 1, which costs less than a second loop.
 template <class T>
 HWY_NOINLINE void BackwardMapOf(const T* y, const T* dy, T* dx, std::size_t n, const BackwardParams& params,
@@ -129,7 +129,9 @@ HWY_NOINLINE void BackwardMapOf(const T* y, const T* dy, T* dx, std::size_t n, c
     });
   } else {
     MapPair(d, y, dy, dx, n, [SOFTKERN_MAP_CAPTURE](VF vy, VF vdy) HWY_ATTR {
-      return hn::Mul(hn::Mul(vy, inv_t), hn::Sub(vdy, vdot));
+      // y last: y / T rounded first would lose bits for a subnormal y / T,
+      // which (dy - D) then scales up; this way only the product is rounded.
+      return hn::Mul(vy, hn::Mul(hn::Sub(vdy, vdot), inv_t));
     });
   }
 }
