@@ -45,8 +45,16 @@ asan_line="skipped" tsan_line="skipped"
 if [[ "$only" != tsan ]]; then
 echo "== ASan + UBSan: whole suite ($cxx, $sweep sweep)"
 start=$SECONDS
-cmake -S "$repo" -B "$work/asan" "${common[@]}" \
-  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+# With clang the tree also carries libFuzzer's coverage instrumentation and
+# the fuzz targets, so that scripts/run_fuzzers.sh --build "$work/asan" reuses
+# its softkern_impl (the longest compile of the run) instead of building its own.
+asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+fuzz_args=()
+if [[ "$cxx" == clang* ]]; then
+  asan_flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+  fuzz_args=(-DSOFTKERN_BUILD_FUZZERS=ON)
+fi
+cmake -S "$repo" -B "$work/asan" "${common[@]}" "${fuzz_args[@]}" -DCMAKE_CXX_FLAGS="$asan_flags" \
   >"$work.asan-configure.log" 2>&1 || { cat "$work.asan-configure.log"; exit 1; }
 cmake --build "$work/asan" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -101,7 +101,7 @@ CeResult run(const CeCase& c, const TypedMatrix& logits_in, softkern::Executor* 
       bind(softkern::as_float16(static_cast<std::uint16_t*>(out.logits.data())),
            softkern::as_float16(static_cast<std::uint16_t*>(grad.data())));
       break;
-    case ElementType::kFloat32:
+    default:  // float32
       bind(static_cast<float*>(out.logits.data()), static_cast<float*>(grad.data()));
       break;
   }

@@ -37,7 +37,7 @@ Status call_backward(bool log, ElementType type, TypedMatrix& y, TypedMatrix& dy
                                                        o)
                  : softkern::softmax_backward_rows(p(y), y.stride, p(dy), dy.stride, p(dx), dx.stride, rows, cols, o);
     }
-    case ElementType::kFloat32:
+    default:  // float32
       break;
   }
   auto p = [](TypedMatrix& m) { return static_cast<float*>(m.data()); };
@@ -299,7 +299,7 @@ Status call_stablemax(ElementType type, TypedMatrix& x, TypedMatrix& y, const So
       auto p = [](TypedMatrix& m) { return softkern::as_float16(static_cast<std::uint16_t*>(m.data())); };
       return softkern::softmax_rows(p(x), x.stride, p(y), y.stride, x.rows, x.cols, o);
     }
-    case ElementType::kFloat32:
+    default:  // float32
       break;
   }
   return softkern::softmax_rows(static_cast<float*>(x.data()), x.stride, static_cast<float*>(y.data()), y.stride,

@@ -385,7 +385,7 @@ HWY_NOINLINE std::size_t FindBlockOf(const SampleRow& row, std::size_t begin, st
   switch (row.type) {                                                                                  \
     case ElementType::kBFloat16: return call<hwy::bfloat16_t>(__VA_ARGS__);                           \
     case ElementType::kFloat16: return call<hwy::float16_t>(__VA_ARGS__);                              \
-    case ElementType::kFloat32: break;                                                                 \
+    default: break; /* float32: sampling takes no quantized rows */                                    \
   }                                                                                                    \
   return call<float>(__VA_ARGS__)
 

@@ -35,7 +35,7 @@ HWY_INLINE void WithElementType(ElementType type, const F& f) {
   switch (type) {
     case ElementType::kBFloat16: return f(hwy::bfloat16_t());
     case ElementType::kFloat16: return f(hwy::float16_t());
-    case ElementType::kFloat32: break;
+    default: break;  // float32 (the training API takes no quantized rows)
   }
   f(float());
 }
