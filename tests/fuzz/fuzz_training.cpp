@@ -116,6 +116,8 @@ void FuzzBackward(Bytes& in, const std::string& isa) {
               : softkern::softmax_backward_rows(p(y), stride, p(dy), stride, p(out), stride, rows, cols, o);
       break;
     }
+    default:  // the fuzzer draws float32, bf16 and f16 rows only
+      break;
   }
   const std::string what = isa + (log ? " log_softmax_backward " : " softmax_backward ") + std::to_string(rows) + "x" +
                            std::to_string(cols) + " T=" + std::to_string(t) + (in_place ? " in place" : "");
