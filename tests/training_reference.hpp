@@ -355,9 +355,10 @@ inline CrossEntropyRowReference reference_cross_entropy_row(const std::vector<fl
     ref.grad_bound[c] = dcap[c] * (std::fabs(term_a) * (e_lse / kU + rel) * kU + 4 * kU * std::fabs(term_b) +
                                    2 * std::fabs(lambda * g_z) * inv_t * P[c] * e_lse) +
                         // dcap = 4e / (1 + e)^2, e = e^{-2|x|/cap}: the exponential's
-                        // argument rounded in float carries u 2|x|/cap into dcap.
+                        // argument, formed in float with 1/cap rounded and then
+                        // rounded itself (2u), carries 2u 2|x|/cap into dcap.
                         kU * std::fabs(ref.grad[c]) *
-                            (2 + (cap && std::isfinite(x[c]) ? 8 + 2 * std::fabs(static_cast<Wide>(x[c]) / o.softcap)
+                            (2 + (cap && std::isfinite(x[c]) ? 8 + 4 * std::fabs(static_cast<Wide>(x[c]) / o.softcap)
                                   : cap                      ? 8
                                                              : 0)) +
                         (1 + std::fabs(k * inv_t)) * 0x1p-148;  // p_i rounded into the subnormals, times a
