@@ -19,7 +19,8 @@
 // one thread, after their output has been checked against softkern's;
 // softkern_speedup is a peer's time over the fastest explicit softkern
 // algorithm's on the best target (median of 7 calls timed in this process).
-// The 16-bit rows' vs_f32 is float32 two-pass time over theirs, likewise.
+// The 16-bit rows' vs_f32 is float32 two-pass time over theirs, timed in
+// the same row.
 // bench/softmax_cost_bench.cpp adds the per-call cost and per-pass rows.
 //
 // Its flags (--softkern_max_size, --softkern_streaming, --softkern_smoke) are
@@ -272,13 +273,9 @@ double TwinSecondsFor(Traffic traffic, std::size_t rows, std::size_t cols) {
 }
 
 // Median seconds of one softkern call on float32 rows of the shared buffers
-// (7 timings after a warm-up) with `options` on `isa`, measured once per
-// (isa, algorithm, shape) and kept: the reference of the ratio counters
-// below, timed in the same process as the rows that report them.
-double SoftkernSecondsFor(Isa isa, Algorithm algorithm, std::size_t rows, std::size_t cols) {
-  static std::map<std::tuple<int, int, std::size_t, std::size_t>, double> cache;
-  const auto key = std::make_tuple(static_cast<int>(isa), static_cast<int>(algorithm), rows, cols);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
+// (7 timings after a warm-up) with `algorithm` on `isa`; 0 if the target or
+// a call fails.
+double TimeSoftkern(Isa isa, Algorithm algorithm, std::size_t rows, std::size_t cols) {
   EnsureBuffers(rows * cols);
   Buffers& b = GetBuffers();
   softkern::SoftmaxOptions options;
@@ -298,8 +295,17 @@ double SoftkernSecondsFor(Isa isa, Algorithm algorithm, std::size_t rows, std::s
                       static_cast<double>(calls));
   }
   softkern::reset_isa();
-  if (!ok) return cache[key] = 0;
-  return cache[key] = Median(seconds);
+  return ok ? Median(seconds) : 0;
+}
+
+// TimeSoftkern measured once per (isa, algorithm, shape) and kept: the
+// reference of the peers' ratio counters, timed in the same process as the
+// rows that report them.
+double SoftkernSecondsFor(Isa isa, Algorithm algorithm, std::size_t rows, std::size_t cols) {
+  static std::map<std::tuple<int, int, std::size_t, std::size_t>, double> cache;
+  const auto key = std::make_tuple(static_cast<int>(isa), static_cast<int>(algorithm), rows, cols);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  return cache[key] = TimeSoftkern(isa, algorithm, rows, cols);
 }
 
 // ---------------------------------------------------------------- benchmarks
@@ -395,9 +401,11 @@ void BenchSoftkern16(benchmark::State& state, Isa isa, softkern::SoftmaxOptions 
   softkern::reset_isa();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n * 4));
-  // vs_f32: float32 two-pass time on the same target (median of 7 calls
-  // timed here) over this row's.
-  state.counters["vs_f32"] = SoftkernSecondsFor(isa, options.algorithm, 1, n) / seconds;
+  // vs_f32: float32 time of the same algorithm on the same target, timed
+  // in this row just after it (median of 7 calls), over this row's. Not
+  // kept across rows: out of cache the machine's memory bandwidth moves
+  // between the rows of one run.
+  state.counters["vs_f32"] = TimeSoftkern(isa, options.algorithm, 1, n) / seconds;
 }
 
 // Largest |peer - softkern| relative to softkern's value (outputs >= 1e-30).

@@ -13,7 +13,7 @@ Writes, into --out:
                         each peer (oneDNN, XNNPACK, PyTorch, xsimd), per size;
   attention.png         attention prefill's fraction of the FMA peak (and the
                         peers'), decode's fraction of the K/V twin;
-and prints to stdout a Markdown results table (medians) and the target
+and prints to stdout a Markdown results table per target (medians) and the target
 figures (roofline, two-pass over reload, in-cache speed-up over each peer,
 auto against the best explicit algorithm), each marked with whether it was
 reached.
@@ -217,8 +217,8 @@ def plot_attention(medians, out, title):
     return [path]
 
 
-def table(softkern, roofline, twins, peers, best_isa):
-    sizes = sorted({n for a in softkern[best_isa] for n in softkern[best_isa][a]})
+def table(softkern, roofline, twins, peers, isa):
+    sizes = sorted({n for a in softkern[isa] for n in softkern[isa][a]})
     lines = []
     head = ["size"] + [f"{a}" for a in ALGORITHMS] + ["twin 2R1W"] + sorted(peers)
     lines.append("| " + " | ".join(head) + " |")
@@ -226,8 +226,8 @@ def table(softkern, roofline, twins, peers, best_isa):
     for n in sizes:
         row = [human(n)]
         for a in ALGORITHMS:
-            t = softkern[best_isa][a].get(n)
-            r = roofline[best_isa][a].get(n)
+            t = softkern[isa][a].get(n)
+            r = roofline[isa][a].get(n)
             row.append(f"{t * 1e6:.1f} us ({r:.2f})" if t and r else (f"{t * 1e6:.1f} us" if t else "-"))
         t = twins.get("2R1W", {}).get(n)
         row.append(f"{t * 1e6:.1f} us" if t else "-")
@@ -294,9 +294,10 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         for path in plot(softkern, twins, peers, best_isa, args.out, title) + plot_attention(medians, args.out, title):
             print(f"wrote {path}", file=sys.stderr)
-    print(f"Single row, {best_isa}, median time (roofline = twin time / kernel time):\n")
-    print(table(softkern, roofline, twins, peers, best_isa))
-    print("\nFigures:\n")
+    for isa in (i for i in ISA_ORDER if i in softkern):
+        print(f"Single row, {isa}, median time (roofline = twin time / kernel time):\n")
+        print(table(softkern, roofline, twins, peers, isa) + "\n")
+    print("Figures:\n")
     print(figures(softkern, roofline, peers, best_isa))
 
 
