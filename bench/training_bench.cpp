@@ -443,7 +443,6 @@ void BenchCe(benchmark::State& state, Isa isa, CeShape s, std::size_t threads, P
 
 // ------------------------------------------------------------ registration
 
-
 // Every row also reports the fastest repetition ("_min"): on a shared
 // machine the median carries other processes' time, the minimum the least
 // of it (ratios of minima are what docs/training.md quotes for such runs).

@@ -13,10 +13,10 @@ Writes, into --out:
                         each peer (oneDNN, XNNPACK, PyTorch, xsimd), per size;
   attention.png         attention prefill's fraction of the FMA peak (and the
                         peers'), decode's fraction of the K/V twin;
-and prints to stdout a Markdown results table per target (medians) and the target
-figures (roofline, two-pass over reload, in-cache speed-up over each peer,
-auto against the best explicit algorithm), each marked with whether it was
-reached.
+and prints to stdout a Markdown results table per target (medians) and the
+target figures (roofline, two-pass over reload, in-cache speed-up over each
+peer, auto against the best explicit algorithm), each marked with whether it
+was reached.
 
 Only medians are used (the bench reports mean, median, stddev and cv over
 --benchmark_repetitions; these machines are shared and noisy).
